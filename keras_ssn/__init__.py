@@ -1,0 +1,24 @@
+"""keras_ssn: train any Keras model under any parameter budget.
+
+Implements Neural Parameter Allocation Search with Shapeshifter Networks
+(Plummer et al., ICLR 2022): layers generate their weights from one shared,
+budget-sized weight bank.
+"""
+
+from keras_ssn.bank import BankInitializer
+from keras_ssn.bank import WeightBank
+from keras_ssn.convert import UnsupportedLayerError
+from keras_ssn.convert import convert
+from keras_ssn.convert import materialize
+from keras_ssn.layer_paths import count_trainable
+from keras_ssn.layers import SharedConv1D
+from keras_ssn.layers import SharedConv2D
+from keras_ssn.layers import SharedConv3D
+from keras_ssn.layers import SharedDense
+from keras_ssn.layers import SharedEinsumDense
+from keras_ssn.layers import SharedEmbedding
+from keras_ssn.models import SharedFunctional
+from keras_ssn.models import SharedSequential
+from keras_ssn.report import summary
+
+__version__ = "0.1.0"

@@ -1,0 +1,88 @@
+"""The global weight bank: one float32 vector that every shared layer reads."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_ssn")
+class BankInitializer(keras.initializers.Initializer):
+    """Draws each group's slice of the bank from its own normal distribution.
+
+    Args:
+        segments: List of `(size, stddev)` pairs, one per parameter group, in
+            bank order. Their sizes add up to the bank size.
+        seed: Optional integer seed.
+    """
+
+    def __init__(self, segments, seed=None):
+        self.segments = [(int(size), float(stddev)) for size, stddev in segments]
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        total = sum(size for size, _ in self.segments)
+        if tuple(shape) != (total,):
+            raise ValueError(
+                f"BankInitializer was configured for a bank of {total} "
+                f"entries but was asked for shape {tuple(shape)}."
+            )
+        seed = self.seed
+        pieces = []
+        for size, stddev in self.segments:
+            pieces.append(
+                keras.random.normal((size,), stddev=stddev, dtype=dtype, seed=seed)
+            )
+            seed = None if seed is None else seed + 1
+        return ops.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+
+    def get_config(self):
+        return {"segments": [list(s) for s in self.segments], "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="keras_ssn")
+class WeightBank(keras.layers.Layer):
+    """Owns the single trainable vector from which shared layers generate weights.
+
+    Parameter groups are contiguous slices of this vector. The bank is always
+    stored and read in float32, whatever the global dtype policy, so mixed
+    precision training keeps full-precision shared parameters.
+
+    Args:
+        size: Number of entries in the bank.
+        initializer: Initializer of the bank vector.
+        **kwargs: Base layer keyword arguments, such as `name`.
+    """
+
+    def __init__(self, size, initializer="random_normal", **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        if int(size) < 1:
+            raise ValueError(f"A WeightBank needs at least one entry; got size={size}.")
+        self.size = int(size)
+        self.initializer = keras.initializers.get(initializer)
+        self.build()
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        self.entries = self.add_weight(
+            name="entries",
+            shape=(self.size,),
+            initializer=self.initializer,
+            dtype="float32",
+            autocast=False,
+        )
+        self.built = True
+
+    def call(self, inputs=None):
+        return self.entries.value
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("dtype", None)
+        config.update(
+            {
+                "size": self.size,
+                "initializer": keras.initializers.serialize(self.initializer),
+            }
+        )
+        return config

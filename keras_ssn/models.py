@@ -1,0 +1,157 @@
+"""Models that own the weight bank their shared layers read.
+
+Keras shares layer instances, not bare variables, so the bank is a layer and
+the *model* owns it: it is a tracked attribute of the model (saved once, under
+the model) and every shared layer holds an untracked reference to it. The
+bank's config and the sharing plan are part of the model config, so
+`keras.models.load_model()` rebuilds the same model with no custom objects.
+"""
+
+import keras
+
+from keras_ssn.bank import WeightBank
+from keras_ssn.layers import COEFFICIENTS_NAME
+from keras_ssn.layers import is_shared
+from keras_ssn.plan import SharingPlan
+
+
+class BankOwnerMixin:
+    """Model behaviour shared by `SharedFunctional` and `SharedSequential`."""
+
+    def attach_bank(self, bank, sharing_plan):
+        """Makes this model own `bank` and points every shared layer at it.
+
+        Args:
+            bank: A `WeightBank` or its serialized config.
+            sharing_plan: A `SharingPlan` or its config dict.
+        """
+        if isinstance(bank, dict):
+            bank = keras.saving.deserialize_keras_object(bank)
+        if isinstance(sharing_plan, dict):
+            sharing_plan = SharingPlan.from_config(sharing_plan)
+        if not isinstance(bank, WeightBank):
+            raise TypeError(f"Expected a WeightBank; received {bank!r}.")
+        self.bank = bank
+        self.sharing_plan = sharing_plan
+        for layer in self.shared_layers():
+            layer.attach_bank(bank)
+
+    @property
+    def variables(self):
+        return _with_bank_variables(super().variables, self)
+
+    @property
+    def weights(self):
+        return _with_bank_variables(super().weights, self)
+
+    def shared_layers(self):
+        """All layers of this model, nested ones included, that use the bank."""
+        return [
+            layer
+            for layer in self._flatten_layers(include_self=False)
+            if is_shared(layer)
+        ]
+
+    def get_config(self):
+        config = super().get_config()
+        config["bank"] = keras.saving.serialize_keras_object(self.bank)
+        config["sharing_plan"] = self.sharing_plan.get_config()
+        return config
+
+    def compile(self, *args, **kwargs):
+        """Same as `keras.Model.compile`; also keeps weight decay off coefficients.
+
+        Template coefficients decide how templates mix, not how large weights
+        are, so (as in the paper) optimizer weight decay does not apply to
+        them. To decay them too, call
+        `model.optimizer.exclude_from_weight_decay()` with your own list after
+        `compile()`.
+        """
+        super().compile(*args, **kwargs)
+        exclude_coefficients_from_weight_decay(self.optimizer)
+
+    def compile_from_config(self, config):
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if hasattr(self, "optimizer") and self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def _get_regularization_losses(self):
+        losses = super()._get_regularization_losses()
+        for layer in self.shared_layers():
+            regularizer = getattr(layer, f"{layer.shared_weight}_regularizer", None)
+            if regularizer is not None:
+                losses.append(regularizer(layer.generate_weight()))
+        return losses
+
+
+def _with_bank_variables(variables, model):
+    """Adds the bank's variables to a model's list, once.
+
+    Functional models reach the bank through their tracked layers, but
+    Sequential keeps its own list of layers, so the bank is added here.
+    """
+    bank = getattr(model, "bank", None)
+    if bank is None:
+        return variables
+    seen = {id(v) for v in variables}
+    return variables + [v for v in bank.variables if id(v) not in seen]
+
+
+def exclude_coefficients_from_weight_decay(optimizer):
+    """Adds template coefficients to the optimizer's weight-decay exclusions.
+
+    Exclusions the user set before (by variable or by name) are kept.
+    """
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    if optimizer is None or not getattr(optimizer, "weight_decay", None):
+        return
+    pattern = getattr(optimizer, "_exclude_from_weight_decay_pattern", None)
+    names = pattern.pattern.split("|") if pattern is not None else []
+    kept = set(getattr(optimizer, "_exclude_from_weight_decay", set()))
+    optimizer.exclude_from_weight_decay(var_names=names + [COEFFICIENTS_NAME])
+    optimizer._exclude_from_weight_decay = kept
+
+
+@keras.saving.register_keras_serializable(package="keras_ssn")
+class SharedFunctional(BankOwnerMixin, keras.src.models.functional.Functional):
+    """A Functional model whose shared layers generate weights from its bank.
+
+    Made by `keras_ssn.convert()`. The constructor takes Functional's
+    arguments plus the two that make the model self-describing.
+
+    Args:
+        *args: Functional's positional arguments (`inputs`, `outputs`).
+        bank: The `WeightBank` (or its config) the model owns.
+        sharing_plan: The `SharingPlan` (or its config).
+        **kwargs: Functional's keyword arguments.
+    """
+
+    def __init__(self, *args, bank=None, sharing_plan=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if bank is not None:
+            self.attach_bank(bank, sharing_plan)
+
+
+@keras.saving.register_keras_serializable(package="keras_ssn")
+class SharedSequential(BankOwnerMixin, keras.Sequential):
+    """A Sequential model whose shared layers generate weights from its bank.
+
+    Made by `keras_ssn.convert()`.
+    """
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        bank = config.pop("bank")
+        sharing_plan = config.pop("sharing_plan")
+        model = super().from_config(config, custom_objects=custom_objects)
+        model.attach_bank(bank, sharing_plan)
+        return model
+
+
+def shared_model_class(model):
+    """The bank-owning class for a plain Functional or Sequential model."""
+    if isinstance(model, keras.Sequential):
+        return SharedSequential
+    return SharedFunctional

@@ -1,0 +1,156 @@
+"""`summary()`: what a converted model shares and where its budget goes."""
+
+import dataclasses
+import io
+
+import rich.console
+import rich.table
+
+from keras_ssn.models import BankOwnerMixin
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerEntry:
+    """One shared layer: its weight, how it is generated, what it reads."""
+
+    path: str
+    shape: tuple
+    mode: str
+    templates: int
+    coefficients: int
+    bank_share: float
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupEntry:
+    """One parameter group.
+
+    Attributes:
+        index: Group index.
+        layers: Paths of the layers in the group.
+        params: Bank entries the group owns.
+        bank_range: `(start, stop)` of its slice in the bank.
+        entries: `LayerEntry` per layer.
+    """
+
+    index: int
+    layers: tuple
+    params: int
+    bank_range: tuple
+    entries: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class SharingReport:
+    """What `summary()` returns."""
+
+    budget: int
+    bank_size: int
+    coefficient_params: int
+    unshared_params: int
+    groups: list
+    unshared_layers: list
+
+
+def summary(model, print_fn=None):
+    """Prints and returns the sharing report of a converted model.
+
+    Shows each parameter group with its bank slice and layers, and for each
+    layer its weight shape, whether it combines templates (down-sampling) or
+    upsamples a reduced template, its number of templates and coefficients,
+    and the fraction of its group's slice it reads. Then lists the layers
+    that keep their own weights, and how the budget splits.
+
+    Args:
+        model: A model returned by `keras_ssn.convert()`.
+        print_fn: Optional function that receives the report as a string
+            instead of it being printed.
+
+    Returns:
+        A `SharingReport`.
+    """
+    if not isinstance(model, BankOwnerMixin):
+        raise TypeError(
+            "summary() expects a model made by keras_ssn.convert(); received "
+            f"{type(model).__name__}."
+        )
+    report = build_report(model.sharing_plan)
+    text = render(report, model.name)
+    if print_fn is None:
+        print(text)
+    else:
+        print_fn(text)
+    return report
+
+
+def build_report(plan):
+    groups = []
+    for group in plan.groups:
+        entries = []
+        for path in group.layers:
+            spec = plan.layers[path]
+            entries.append(
+                LayerEntry(
+                    path=path,
+                    shape=spec.shape,
+                    mode=spec.mode,
+                    templates=spec.templates,
+                    coefficients=spec.num_coefficients,
+                    bank_share=min(1.0, spec.read_length / group.size),
+                )
+            )
+        groups.append(
+            GroupEntry(
+                index=group.index,
+                layers=group.layers,
+                params=group.size,
+                bank_range=(group.start, group.start + group.size),
+                entries=tuple(entries),
+            )
+        )
+    return SharingReport(
+        budget=plan.budget,
+        bank_size=plan.bank_size,
+        coefficient_params=plan.coefficient_params,
+        unshared_params=plan.unshared_params,
+        groups=groups,
+        unshared_layers=[dict(e) for e in plan.unshared_layers],
+    )
+
+
+def render(report, name):
+    """Renders a `SharingReport` as a plain-text table."""
+    buffer = io.StringIO()
+    console = rich.console.Console(file=buffer, width=110, color_system=None)
+    table = rich.table.Table(title=f'Weight sharing: "{name}"')
+    for column in ("Group", "Bank slice", "Layer", "Weight shape", "Generation",
+                   "Templates", "Coeffs", "Reads"):
+        table.add_column(column)
+    for group in report.groups:
+        start, stop = group.bank_range
+        for i, entry in enumerate(group.entries):
+            first = i == 0
+            table.add_row(
+                str(group.index) if first else "",
+                f"[{start}:{stop}] ({group.params:,})" if first else "",
+                entry.path,
+                str(entry.shape),
+                "upsample" if entry.mode == "upsample" else "combine",
+                str(entry.templates),
+                str(entry.coefficients),
+                f"{entry.bank_share:.0%}",
+            )
+    console.print(table)
+    if report.unshared_layers:
+        unshared = rich.table.Table(title="Layers with their own weights")
+        for column in ("Layer", "Class", "Params", "Why"):
+            unshared.add_column(column)
+        for e in report.unshared_layers:
+            unshared.add_row(e["path"], e["class_name"], f"{e['params']:,}", e["reason"])
+        console.print(unshared)
+    console.print(
+        f"Budget: {report.budget:,} trainable = bank {report.bank_size:,} + "
+        f"coefficients {report.coefficient_params:,} + own weights "
+        f"{report.unshared_params:,}"
+    )
+    return buffer.getvalue().rstrip()
