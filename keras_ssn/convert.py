@@ -216,9 +216,7 @@ def _check_options(share, upsample, max_templates):
 
 
 def _copy_model(model):
-    config = keras.saving.serialize_keras_object(model)
-    config.pop("compile_config", None)
-    copy = keras.saving.deserialize_keras_object(config)
+    copy = keras.models.clone_model(model, recursive=True)
     copy.set_weights(model.get_weights())
     return copy
 

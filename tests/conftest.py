@@ -1,0 +1,111 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def mlp():
+    return keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(256, activation="relu", name="hidden_1"),
+            keras.layers.Dense(128, activation="relu", name="hidden_2"),
+            keras.layers.Dense(10, name="logits"),
+        ],
+        name="mlp",
+    )
+
+
+def residual_cnn():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(48, 3, padding="same")(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    skip = x
+    x = keras.layers.Conv2D(48, 3, padding="same", use_bias=False)(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Conv2D(48, 3, padding="same")(x)
+    x = keras.layers.Add()([x, skip])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(5)(x)
+    return keras.Model(inputs, outputs, name="residual_cnn")
+
+
+def nested_model():
+    block = keras.Sequential(
+        [
+            keras.Input((128,)),
+            keras.layers.Dense(256, activation="relu", use_bias=False,
+                               name="expand"),
+            keras.layers.Dense(128, name="project"),
+        ],
+        name="block",
+    )
+    inner_in = keras.Input((128,))
+    inner_out = keras.layers.Dense(128, name="inner_dense")(block(inner_in))
+    inner = keras.Model(inner_in, inner_out, name="inner")
+    inputs = keras.Input((32,))
+    x = keras.layers.Dense(128, name="stem")(inputs)
+    x = inner(x)
+    outputs = keras.layers.Dense(3, name="head")(x)
+    return keras.Model(inputs, outputs, name="outer")
+
+
+def sequence_model():
+    inputs = keras.Input((10,), dtype="int32")
+    x = keras.layers.Embedding(1000, 32)(inputs)
+    x = keras.layers.Conv1D(32, 3, padding="same", activation="relu")(x)
+    x = keras.layers.EinsumDense(
+        "btd,de->bte", output_shape=(None, 16), bias_axes="e"
+    )(x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    outputs = keras.layers.Dense(4)(x)
+    return keras.Model(inputs, outputs, name="sequence_model")
+
+
+def volume_model():
+    inputs = keras.Input((4, 4, 4, 2))
+    x = keras.layers.Conv3D(8, 2, activation="relu")(inputs)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(64, activation="relu")(x)
+    outputs = keras.layers.Dense(3)(x)
+    return keras.Model(inputs, outputs, name="volume_model")
+
+
+MODELS = {
+    "mlp": mlp,
+    "residual_cnn": residual_cnn,
+    "nested": nested_model,
+    "sequence": sequence_model,
+    "volume": volume_model,
+}
+
+
+def sample_input(model, batch=4, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (batch,) + tuple(model.inputs[0].shape[1:])
+    if "int" in str(model.inputs[0].dtype):
+        return rng.integers(0, 1000, shape).astype("int32")
+    return rng.normal(size=shape).astype("float32")
+
+
+def sample_targets(model, batch=4, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(batch,) + tuple(model.outputs[0].shape[1:])).astype(
+        "float32"
+    )
+
+
+@pytest.fixture(params=sorted(MODELS))
+def model_name(request):
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _reset_policy():
+    yield
+    keras.config.set_dtype_policy("float32")

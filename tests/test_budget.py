@@ -1,0 +1,108 @@
+import keras
+import numpy as np
+import pytest
+from conftest import MODELS
+from conftest import mlp
+from conftest import residual_cnn
+
+import keras_ssn
+from keras_ssn.plan import UPSAMPLE
+
+
+def bank_coverage(plan):
+    """For each group, whether every entry of its slice is read by some layer."""
+    covered = []
+    for group in plan.groups:
+        hit = np.zeros(group.size, bool)
+        for path in group.layers:
+            spec = plan.layers[path]
+            reads = (spec.offset + np.arange(spec.read_length)) % group.size
+            hit[reads] = True
+        covered.append(bool(hit.all()))
+    return covered
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.1, 0.5, 2.0, 4.0])
+def test_fractional_budget_is_exact(model_name, fraction):
+    model = MODELS[model_name]()
+    original = keras_ssn.count_trainable(model)
+    small = keras_ssn.convert(model, fraction, seed=0)
+    expected = round(fraction * original)
+    assert keras_ssn.count_trainable(small) == expected
+    assert sum(int(np.prod(v.shape)) for v in small.trainable_weights) == expected
+    assert all(bank_coverage(small.sharing_plan))
+
+
+def test_odd_integer_budgets_are_exact():
+    model = residual_cnn()
+    original = keras_ssn.count_trainable(model)
+    smallest = keras_ssn.convert(model, 0.5).sharing_plan.unshared_params + 1
+    for budget in [smallest, smallest + 1, 97, 331, 1001, 2047, original - 3,
+                   original, original + 7, 3 * original + 1, 7 * original - 5]:
+        if budget < smallest:
+            continue
+        small = keras_ssn.convert(model, budget, seed=1)
+        assert keras_ssn.count_trainable(small) == budget
+        assert all(bank_coverage(small.sharing_plan)), budget
+
+
+def test_model_summary_reports_the_budget_as_trainable_params():
+    small = keras_ssn.convert(mlp(), 777)
+    lines = []
+    small.summary(print_fn=lambda line, **kwargs: lines.append(line))
+    text = "\n".join(lines)
+    assert "777" in text.split("Trainable params")[1].splitlines()[0]
+
+
+def test_convert_does_not_mutate_the_input(model_name):
+    model = MODELS[model_name]()
+    before = [w.copy() for w in model.get_weights()]
+    classes = [type(layer) for layer in model._flatten_layers()]
+    count = keras_ssn.count_trainable(model)
+    small = keras_ssn.convert(model, 0.1)
+    small.get_weights()
+    assert [type(layer) for layer in model._flatten_layers()] == classes
+    assert keras_ssn.count_trainable(model) == count
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not any(isinstance(l, keras_ssn.SharedDense) for l in model._flatten_layers())
+
+
+def test_low_budget_upsamples_and_high_budget_combines():
+    low = keras_ssn.convert(mlp(), 0.05).sharing_plan
+    high = keras_ssn.convert(mlp(), 3.0).sharing_plan
+    for spec in low.layers.values():
+        assert (spec.mode == UPSAMPLE) == (spec.weight_size > spec.size)
+    assert sum(spec.mode == UPSAMPLE for spec in low.layers.values()) == 2
+    assert all(s.templates >= 2 for s in high.layers.values())
+    assert high.coefficient_params == sum(s.templates for s in high.layers.values())
+
+
+def test_smallest_budget_is_feasible_and_named_when_too_small():
+    model = residual_cnn()
+    plan = keras_ssn.convert(model, 0.5).sharing_plan
+    smallest = plan.unshared_params + len(plan.groups)
+    tiny = keras_ssn.convert(model, smallest)
+    assert keras_ssn.count_trainable(tiny) == smallest
+    with pytest.raises(ValueError, match=f"smallest feasible budget .*{smallest}"):
+        keras_ssn.convert(model, smallest - 1)
+
+
+def test_budget_above_what_templates_can_read_names_the_largest():
+    model = mlp()
+    with pytest.raises(ValueError, match="largest budget") as info:
+        keras_ssn.convert(model, 20.0, max_templates=2)
+    largest = int(str(info.value).split(", ")[1].split(";")[0])
+    assert keras_ssn.count_trainable(
+        keras_ssn.convert(model, largest, max_templates=2)) == largest
+
+
+def test_generated_weights_start_with_the_layers_own_scale():
+    model = keras.Sequential([keras.Input((256,)), keras.layers.Dense(256),
+                              keras.layers.Dense(64)])
+    for fraction in (0.1, 2.0):
+        small = keras_ssn.convert(model, fraction, seed=3)
+        for layer, original in zip(small.layers, model.layers):
+            generated = keras.ops.convert_to_numpy(layer.generate_weight())
+            expected = np.std(keras.ops.convert_to_numpy(original.kernel))
+            assert 0.6 < np.std(generated) / expected < 1.4

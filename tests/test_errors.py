@@ -1,0 +1,105 @@
+import keras
+import pytest
+from conftest import MODELS
+
+import keras_ssn
+
+
+@pytest.mark.parametrize("budget", ["100", None, [10], True])
+def test_budget_of_the_wrong_type(budget):
+    with pytest.raises(TypeError, match="budget"):
+        keras_ssn.convert(MODELS["mlp"](), budget)
+
+
+@pytest.mark.parametrize("budget", [0, -5, 0.0, -0.5, float("nan"), float("inf")])
+def test_budget_that_is_not_positive_and_finite(budget):
+    with pytest.raises(ValueError, match="budget"):
+        keras_ssn.convert(MODELS["mlp"](), budget)
+
+
+def test_unbuilt_model():
+    model = keras.Sequential([keras.layers.Dense(4)], name="unbuilt")
+    with pytest.raises(ValueError, match="'unbuilt' is not built.*model.build"):
+        keras_ssn.convert(model, 0.5)
+
+
+class Custom(keras.layers.Layer):
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], 4))
+
+    def call(self, x):
+        return x @ self.w
+
+
+def custom_model():
+    inputs = keras.Input((8,))
+    x = keras.layers.Dense(16)(inputs)
+    outputs = Custom(name="custom")(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_strict_rejects_an_unsupported_layer():
+    with pytest.raises(keras_ssn.UnsupportedLayerError, match="'custom'.*strict=False"):
+        keras_ssn.convert(custom_model(), 0.5, strict=True)
+
+
+def test_unsupported_layer_passes_through_and_is_reported(capsys):
+    with pytest.warns(UserWarning, match="custom"):
+        small = keras_ssn.convert(custom_model(), 0.5)
+    report = keras_ssn.summary(small)
+    assert [e["path"] for e in report.unshared_layers] == ["custom"]
+    assert report.unshared_layers[0]["params"] == 64
+    assert "custom" in capsys.readouterr().out
+    assert not isinstance(small.get_layer("custom"), keras_ssn.SharedDense)
+
+
+def test_strict_accepts_normalization_layers():
+    small = keras_ssn.convert(MODELS["residual_cnn"](), 0.5, strict=True)
+    reasons = {e["reason"] for e in small.sharing_plan.unshared_layers}
+    assert reasons == {"normalization layers keep their own weights"}
+
+
+def test_already_converted_model():
+    small = keras_ssn.convert(MODELS["mlp"](), 0.5)
+    with pytest.raises(ValueError, match="already converted"):
+        keras_ssn.convert(small, 0.5)
+
+
+def test_subclassed_model_is_rejected_with_a_type_error():
+    class Sub(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = keras.layers.Dense(3)
+
+        def call(self, x):
+            return self.d(x)
+
+    model = Sub()
+    model(keras.ops.ones((1, 4)))
+    with pytest.raises(TypeError, match="Sequential and Functional"):
+        keras_ssn.convert(model, 0.5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, pattern",
+    [
+        ({"share": "nope"}, ValueError, "share"),
+        ({"upsample": "nope"}, ValueError, "upsample"),
+        ({"max_templates": 0}, ValueError, "max_templates"),
+        ({"max_templates": 2.5}, TypeError, "max_templates"),
+        ({"groups": "nope"}, ValueError, "groups"),
+        ({"groups": 99}, ValueError, "random groups"),
+        ({"groups": {"hidden_1": 0}}, ValueError, "Missing paths"),
+    ],
+)
+def test_bad_options(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
+        keras_ssn.convert(MODELS["mlp"](), 0.5, **kwargs)
+
+
+def test_shared_layer_without_a_bank():
+    small = keras_ssn.convert(MODELS["mlp"](), 0.5)
+    config = keras.saving.serialize_keras_object(small.layers[0])
+    orphan = keras.saving.deserialize_keras_object(config)
+    with pytest.raises(ValueError, match="not attached"):
+        orphan(keras.ops.ones((1, 64)))

@@ -1,0 +1,56 @@
+import keras
+import numpy as np
+import pytest
+from conftest import MODELS
+from conftest import sample_input
+
+import keras_ssn
+from keras_ssn.layers import SharedWeightMixin
+
+
+def layer_signature(model):
+    return [
+        (type(layer), layer.name, tuple(tuple(w.shape) for w in layer.weights))
+        for layer in model._flatten_layers()
+    ]
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.1, 4.0])
+def test_materialize_gives_the_original_architecture_and_outputs(
+    model_name, fraction
+):
+    model = MODELS[model_name]()
+    small = keras_ssn.convert(model, fraction, seed=0)
+    plain = keras_ssn.materialize(small)
+    assert type(plain) is type(model)
+    assert layer_signature(plain) == layer_signature(model)
+    assert keras_ssn.count_trainable(plain) == keras_ssn.count_trainable(model)
+    assert not any(
+        isinstance(layer, SharedWeightMixin) for layer in plain._flatten_layers()
+    )
+    x = sample_input(small)
+    expected = keras.ops.convert_to_numpy(small(x))
+    got = keras.ops.convert_to_numpy(plain(x))
+    scale = max(1.0, float(np.abs(expected).max()))
+    assert np.abs(got - expected).max() <= 1e-5 * scale
+
+
+def test_materialize_after_training_and_reloading(tmp_path):
+    model = MODELS["mlp"]()
+    small = keras_ssn.convert(model, 0.1, seed=0)
+    small.compile(optimizer="adam", loss="mse")
+    x = sample_input(small, 8)
+    small.fit(x, np.ones((8, 10)), epochs=1, verbose=0)
+    small.save(str(tmp_path / "m.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "m.keras"))
+    plain = keras_ssn.materialize(loaded)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(plain(x)),
+        keras.ops.convert_to_numpy(small(x)),
+        rtol=1e-5, atol=1e-5,
+    )
+
+
+def test_materialize_rejects_a_plain_model():
+    with pytest.raises(TypeError, match="made by keras_ssn.convert"):
+        keras_ssn.materialize(MODELS["mlp"]())

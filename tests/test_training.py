@@ -1,0 +1,85 @@
+import keras
+import numpy as np
+import pytest
+from conftest import MODELS
+from conftest import sample_input
+from conftest import sample_targets
+
+import keras_ssn
+from keras_ssn.layers import COEFFICIENTS_NAME
+
+
+@pytest.mark.parametrize("fraction", [0.1, 4.0])
+def test_fit_under_xla_updates_the_bank(model_name, fraction):
+    small = keras_ssn.convert(MODELS[model_name](), fraction, seed=0)
+    small.compile(optimizer="adam", loss="mse", jit_compile=True)
+    x, y = sample_input(small, 8), sample_targets(small, 8)
+    before = small.bank.entries.numpy().copy()
+    history = small.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    assert small.jit_compile is True
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert np.abs(small.bank.entries.numpy() - before).max() > 0
+    assert keras_ssn.count_trainable(small) == round(
+        fraction * keras_ssn.count_trainable(MODELS[model_name]())
+    )
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_keeps_the_bank_in_float32(policy):
+    keras.config.set_dtype_policy(policy)
+    model = MODELS["residual_cnn"]()
+    small = keras_ssn.convert(model, 0.1, seed=0)
+    assert small.bank.entries.dtype == "float32"
+    for layer in small.shared_layers():
+        assert layer.compute_dtype == policy.split("_")[1]
+        if layer.coefficients is not None:
+            assert layer.coefficients.dtype == "float32"
+    small.compile(optimizer="adam", loss="mse", jit_compile=True)
+    x, y = sample_input(small, 8), sample_targets(small, 8)
+    history = small.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    out = small(x)
+    assert keras.backend.standardize_dtype(out.dtype) == policy.split("_")[1]
+
+
+def test_callbacks_run_during_fit():
+    small = keras_ssn.convert(MODELS["mlp"](), 0.1, seed=0)
+    small.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    seen = []
+    callbacks = [
+        keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(e)),
+        keras.callbacks.EarlyStopping(monitor="loss", patience=5),
+    ]
+    x, y = sample_input(small, 8), sample_targets(small, 8)
+    small.fit(x, y, epochs=3, verbose=0, callbacks=callbacks)
+    assert seen == [0, 1, 2]
+
+
+def test_coefficients_are_excluded_from_weight_decay():
+    small = keras_ssn.convert(MODELS["mlp"](), 3.0, seed=0)
+    small.compile(optimizer=keras.optimizers.AdamW(weight_decay=0.1), loss="mse")
+    coefficients = [v for v in small.trainable_variables if COEFFICIENTS_NAME in v.name]
+    assert coefficients
+    optimizer = small.optimizer
+    assert not any(optimizer._use_weight_decay(v) for v in coefficients)
+    assert optimizer._use_weight_decay(small.bank.entries)
+
+
+def test_user_weight_decay_exclusions_are_kept():
+    small = keras_ssn.convert(MODELS["mlp"](), 3.0, seed=0)
+    optimizer = keras.optimizers.AdamW(weight_decay=0.1)
+    optimizer.exclude_from_weight_decay(var_names=["bias"])
+    small.compile(optimizer=optimizer, loss="mse")
+    biases = [v for v in small.trainable_variables if v.name == "bias"]
+    assert biases and not any(optimizer._use_weight_decay(v) for v in biases)
+
+
+def test_kernel_regularizer_applies_to_the_generated_kernel():
+    model = keras.Sequential([
+        keras.Input((16,)),
+        keras.layers.Dense(32, kernel_regularizer=keras.regularizers.L2(0.5)),
+    ])
+    small = keras_ssn.convert(model, 0.5, seed=0)
+    kernel = keras.ops.convert_to_numpy(small.layers[0].kernel)
+    (loss,) = small.losses
+    np.testing.assert_allclose(float(loss), 0.5 * np.sum(kernel**2), rtol=1e-5)
