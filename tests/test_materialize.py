@@ -12,6 +12,7 @@ def layer_signature(model):
     return [
         (type(layer), layer.name, tuple(tuple(w.shape) for w in layer.weights))
         for layer in model._flatten_layers()
+        if not isinstance(layer, keras.layers.InputLayer)
     ]
 
 
