@@ -4,9 +4,11 @@ Every function here uses static shapes and `keras.ops` only, so generation
 compiles under XLA and runs on every backend.
 """
 
-from keras import ops
+import functools
+import math
 
-from keras_ssn.plan import UPSAMPLE
+import numpy as np
+from keras import ops
 
 
 def read_window(bank, start, size, offset, length):
@@ -55,24 +57,59 @@ def combine_templates(templates, coefficients):
 def upsample_template(template, matrix_shape):
     """Bilinearly resizes a reduced 2-D template to the weight's 2-D view.
 
+    Uses half-pixel centers with edge clamping (the convention of
+    `keras.ops.image.resize(..., interpolation="bilinear")` when enlarging),
+    written as two gathers and two linear blends: the cost is linear in the
+    output size and the gradient is a cheap scatter-add, on every backend.
+
     Args:
         template: Tensor of shape `(rows, cols)`, the reduced template.
-        matrix_shape: Target `(rows, cols)`.
+        matrix_shape: Target `(rows, cols)`, each at least the template's.
 
     Returns:
         Tensor of shape `matrix_shape`.
     """
-    if tuple(template.shape) == tuple(matrix_shape):
-        return template
-    image = ops.expand_dims(template, -1)
-    resized = ops.image.resize(
-        image,
-        matrix_shape,
-        interpolation="bilinear",
-        antialias=False,
-        data_format="channels_last",
-    )
-    return resized[..., 0]
+    for axis, target in enumerate(matrix_shape):
+        source = template.shape[axis]
+        if source == target:
+            continue
+        low, high, fraction = bilinear_axis(source, target)
+        fraction = np.expand_dims(fraction, 1 - axis)
+        template = ops.take(template, low, axis=axis) * (1.0 - fraction) + (
+            ops.take(template, high, axis=axis) * fraction
+        )
+    return template
+
+
+@functools.lru_cache(maxsize=256)
+def bilinear_axis(source, target):
+    """Sample positions of a bilinear resize from `source` to `target` points.
+
+    Returns:
+        `(low, high, fraction)`: for every output point, the two input points
+        it blends and the weight of the second one.
+    """
+    position = (np.arange(target) + 0.5) * source / target - 0.5
+    position = np.clip(position, 0, source - 1)
+    low = np.floor(position).astype("int32")
+    high = np.minimum(low + 1, source - 1).astype("int32")
+    fraction = (position - low).astype("float32")
+    return low, high, fraction
+
+
+def bilinear_gain(source_shape, target_shape):
+    """Standard deviation that bilinear upsampling keeps from i.i.d. inputs.
+
+    Each output of a bilinear resize is a convex mix of inputs, which shrinks
+    the variance of independent entries. This returns the root mean square of
+    the per-output mixing-weight norms, so dividing by it restores the
+    variance.
+    """
+    gain = 1.0
+    for source, target in zip(source_shape, target_shape):
+        _, _, fraction = bilinear_axis(source, target)
+        gain *= float(np.mean((1 - fraction) ** 2 + fraction**2))
+    return math.sqrt(gain)
 
 
 def generate_weight(bank, spec, coefficients=None):
@@ -90,7 +127,7 @@ def generate_weight(bank, spec, coefficients=None):
     window = read_window(
         bank, spec.start, spec.size, spec.offset, spec.read_length
     )
-    if spec.mode == UPSAMPLE:
+    if spec.template_shape is not None:
         template = ops.reshape(window, spec.template_shape)
         flat = upsample_template(template, spec.matrix_shape)
     else:

@@ -10,7 +10,7 @@ so a saved model is rebuilt exactly.
 import dataclasses
 import math
 
-import numpy as np
+from keras_ssn.generation import bilinear_gain
 
 COMBINE = "combine"
 UPSAMPLE = "upsample"
@@ -429,19 +429,3 @@ def reduced_template_shape(rows, cols, min_size):
     if r * c < min_size:
         r = min(rows, math.ceil(min_size / c))
     return (r, c)
-
-
-def bilinear_gain(source_shape, target_shape):
-    """Standard deviation that bilinear upsampling keeps from i.i.d. inputs.
-
-    Each output of a bilinear resize is a convex mix of inputs, which shrinks
-    the variance of independent entries. This returns the root mean square of
-    the per-output weight norms, so dividing by it restores unit variance.
-    """
-    gain = 1.0
-    for source, target in zip(source_shape, target_shape):
-        position = (np.arange(target) + 0.5) * source / target - 0.5
-        position = np.clip(position, 0, source - 1)
-        fraction = position - np.floor(position)
-        gain *= float(np.mean((1 - fraction) ** 2 + fraction**2))
-    return math.sqrt(gain)
