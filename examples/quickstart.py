@@ -109,10 +109,11 @@ def main():
         f"\nsaved and reloaded: max |diff| {np.abs(reloaded_out - expected).max():.2e}, "
         f"trainable {keras_ssn.count_trainable(reloaded):,}"
     )
+    relative = np.abs(plain_out - expected).max() / np.abs(expected).max()
     print(
         f"materialized {type(plain).__name__} '{plain.name}': "
         f"{keras_ssn.count_trainable(plain):,} params like the original, "
-        f"max |diff| {np.abs(plain_out - expected).max():.2e}"
+        f"max |diff| / max |output| {relative:.1e}"
     )
 
 
