@@ -24,8 +24,8 @@ from keras_ssn.models import shared_model_class
 from keras_ssn.plan import SharedWeight
 from keras_ssn.plan import plan_sharing
 
-SHARE_METHODS = ("wavg",)
-UPSAMPLE_METHODS = ("inter",)
+SHARE_METHODS = ("wavg", "avg")
+UPSAMPLE_METHODS = ("inter", "repeat")
 
 
 class UnsupportedLayerError(TypeError):
@@ -63,9 +63,11 @@ def convert(
         groups: Parameter mapping: `"single"`, `"type"`, `"shape"`, an `int`
             number of random groups, or a dict mapping every shareable layer
             path to a group id.
-        share: How a layer combines several templates: `"wavg"`.
-        upsample: How a layer enlarges a template smaller than its weight:
-            `"inter"`.
+        share: How a layer combines several templates: `"wavg"` (learned
+            coefficients) or `"avg"` (their plain mean, no coefficients).
+        upsample: How a layer makes a weight larger than its group's slice:
+            `"inter"` (bilinear resize of a reduced template) or `"repeat"`
+            (the slice tiled to the weight's size).
         max_templates: Most templates one layer combines.
         seed: Optional integer seed for the bank, coefficients and random
             groups.

@@ -38,17 +38,20 @@ def read_window(bank, start, size, offset, length):
     return ops.concatenate(pieces, axis=0)
 
 
-def combine_templates(templates, coefficients):
-    """Weighted average of templates (the paper's WAvg).
+def combine_templates(templates, coefficients, share="wavg"):
+    """Combines templates into one weight (the paper's WAvg or Avg).
 
     Args:
         templates: Tensor of shape `(num_templates, weight_size)`.
-        coefficients: Tensor of shape `(1, num_templates)`, or `None` for a
-            single template used as is.
+        coefficients: Tensor of shape `(1, num_templates)` for `"wavg"`, or
+            `None` for a single template used as is.
+        share: `"wavg"` (weighted by `coefficients`) or `"avg"` (the mean).
 
     Returns:
         1-D tensor of `weight_size` entries.
     """
+    if share == "avg":
+        return ops.mean(templates, axis=0)
     if coefficients is None:
         return templates[0]
     return ops.matmul(coefficients, templates)[0]
@@ -132,5 +135,5 @@ def generate_weight(bank, spec, coefficients=None):
         flat = upsample_template(template, spec.matrix_shape)
     else:
         templates = ops.reshape(window, (spec.templates, spec.weight_size))
-        flat = combine_templates(templates, coefficients)
+        flat = combine_templates(templates, coefficients, spec.share)
     return ops.reshape(flat * spec.scale, spec.shape)

@@ -38,8 +38,11 @@ class LayerSpec:
             upsampling, else `None`.
         scale: Constant factor that gives the generated weight the standard
             deviation of the layer's own initializer.
-        share: How templates are combined: `"wavg"`.
-        upsample: How a reduced template is enlarged: `"inter"`.
+        share: How templates are combined: `"wavg"` (learned coefficients)
+            or `"avg"` (their mean).
+        upsample: How a weight larger than the group's slice is made:
+            `"inter"` (bilinear resize of a reduced template) or `"repeat"`
+            (the slice tiled to the weight's size).
     """
 
     group: int
@@ -372,12 +375,10 @@ def _place_templates(weights, members, sizes, templates, share, upsample):
         cursor = 0
         for i in member:
             weight = weights[i]
-            template_shape = None
-            gain = 1.0
             if templates[i] == 1 and weight.size > size:
-                rows, cols = math.prod(weight.shape[:-1]), weight.shape[-1]
-                template_shape = reduced_template_shape(rows, cols, size)
-                gain = bilinear_gain(template_shape, (rows, cols))
+                template_shape, gain = _upsampled_template(weight, size, upsample)
+            else:
+                template_shape, gain = None, _combination_gain(templates[i], share)
             spec = LayerSpec(
                 group=g,
                 shape=tuple(weight.shape),
@@ -403,6 +404,27 @@ def _place_templates(weights, members, sizes, templates, share, upsample):
         )
         start += size
     return groups, specs
+
+
+def _upsampled_template(weight, size, upsample):
+    """The template a layer upsamples from, and the std it keeps of the bank.
+
+    `"inter"` reads a reduced grid of at least `size` entries and resizes it
+    bilinearly; `"repeat"` reads the weight's full size from the slice,
+    wrapping around it, which tiles the slice.
+    """
+    rows, cols = math.prod(weight.shape[:-1]), weight.shape[-1]
+    if upsample == "repeat":
+        return (rows, cols), 1.0
+    template_shape = reduced_template_shape(rows, cols, size)
+    return template_shape, bilinear_gain(template_shape, (rows, cols))
+
+
+def _combination_gain(templates, share):
+    """The std a combination of independent unit-variance templates keeps."""
+    if share == "avg":
+        return 1.0 / math.sqrt(templates)
+    return 1.0  # a single template, or coefficients with unit norm
 
 
 def _group_stddev(weights):

@@ -1,0 +1,74 @@
+import keras
+import numpy as np
+import pytest
+from conftest import MODELS
+from conftest import sample_input
+
+import keras_ssn
+from keras_ssn.generation import read_window
+from keras_ssn.generation import upsample_template
+from keras_ssn.plan import UPSAMPLE
+from keras_ssn.plan import split_proportionally
+
+
+def test_read_window_wraps_around_the_slice():
+    bank = np.arange(20, dtype="float32")
+    window = keras.ops.convert_to_numpy(read_window(bank, 5, 6, 4, 15))
+    expected = 5 + (4 + np.arange(15)) % 6
+    np.testing.assert_array_equal(window, expected)
+
+
+def test_upsample_template_matches_bilinear_resize():
+    template = np.random.default_rng(0).normal(size=(7, 5)).astype("float32")
+    ours = keras.ops.convert_to_numpy(upsample_template(template, (20, 13)))
+    resized = keras.ops.image.resize(
+        template[..., None], (20, 13), interpolation="bilinear", antialias=False
+    )
+    np.testing.assert_allclose(
+        ours, keras.ops.convert_to_numpy(resized)[..., 0], atol=1e-5
+    )
+
+
+def test_split_proportionally_is_exact():
+    parts = split_proportionally(1001, [3, 1, 7, 7])
+    assert sum(parts) == 1001 and min(parts) >= 1
+    assert split_proportionally(4, [1000, 1, 1, 1]) == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("share", ["wavg", "avg"])
+@pytest.mark.parametrize("upsample", ["inter", "repeat"])
+@pytest.mark.parametrize("fraction", [0.05, 3.0])
+def test_every_generation_option_is_exact_trains_saves_and_materializes(
+    share, upsample, fraction, tmp_path
+):
+    model = MODELS["residual_cnn"]()
+    small = keras_ssn.convert(model, fraction, share=share, upsample=upsample, seed=0)
+    assert keras_ssn.count_trainable(small) == round(
+        fraction * keras_ssn.count_trainable(model))
+    specs = small.sharing_plan.layers.values()
+    if share == "avg":
+        assert small.sharing_plan.coefficient_params == 0
+    if fraction < 1:
+        assert any(s.mode == UPSAMPLE for s in specs)
+    else:
+        assert all(s.templates >= 2 for s in specs)
+    x = sample_input(small, 8)
+    small.compile(optimizer="adam", loss="mse", jit_compile=True)
+    small.fit(x, np.zeros((8, 5)), epochs=1, verbose=0)
+    expected = keras.ops.convert_to_numpy(small(x))
+    small.save(str(tmp_path / "m.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "m.keras"))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)), expected)
+    plain = keras_ssn.materialize(loaded)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(plain(x)), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_repeat_tiles_the_group_slice():
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(16, use_bias=False)])
+    small = keras_ssn.convert(model, 100, upsample="repeat")
+    spec = small.sharing_plan.layers["dense"] if "dense" in small.sharing_plan.layers \
+        else next(iter(small.sharing_plan.layers.values()))
+    bank = small.bank.entries.numpy()
+    kernel = keras.ops.convert_to_numpy(small.layers[0].kernel).reshape(-1)
+    np.testing.assert_allclose(kernel, spec.scale * np.resize(bank, 256), rtol=1e-6)
