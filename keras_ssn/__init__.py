@@ -11,6 +11,7 @@ from keras_ssn.convert import UnsupportedLayerError
 from keras_ssn.convert import convert
 from keras_ssn.convert import materialize
 from keras_ssn.layer_paths import count_trainable
+from keras_ssn.learned_groups import learn_groups
 from keras_ssn.layers import SharedConv1D
 from keras_ssn.layers import SharedConv2D
 from keras_ssn.layers import SharedConv3D

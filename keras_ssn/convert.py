@@ -79,19 +79,19 @@ def convert(
         A `SharedFunctional` or `SharedSequential` model whose trainable
         parameter count equals the budget.
     """
-    _check_model(model)
+    check_model(model)
     _check_options(share, upsample, max_templates)
     original = count_trainable(model)
     target = resolve_budget(budget, original)
-    copy = _copy_model(model)
-    candidates, unshared_layers = _find_shareable(copy, strict)
+    copy = copy_model(model)
+    candidates, unshared_layers = find_shareable(copy, strict)
     if not candidates:
         raise ValueError(
             f"Model '{model.name}' has no layer whose weight can be shared "
             "(Dense, EinsumDense, Conv1D/2D/3D, Embedding with trainable "
             f"weights). Unshared layers: {[e['path'] for e in unshared_layers]}."
         )
-    weights = [_shared_weight(path, layer, cls) for path, layer, cls in candidates]
+    weights = [shared_weight(path, layer, cls) for path, layer, cls in candidates]
     group_ids = assign_groups(
         [w.path for w in weights],
         [LAYER_FAMILIES[type(layer)] for _, layer, _ in candidates],
@@ -109,6 +109,22 @@ def convert(
         upsample=upsample,
         unshared_layers=unshared_layers,
     )
+    return apply_plan(copy, candidates, plan, seed)
+
+
+def apply_plan(copy, candidates, plan, seed=None):
+    """Turns the candidate layers of `copy` into shared layers, per `plan`.
+
+    Args:
+        copy: The model copy to convert in place.
+        candidates: `(path, layer, shared_class)` tuples from
+            `find_shareable()`.
+        plan: The `SharingPlan` covering every candidate path.
+        seed: Optional seed for the bank and coefficient initializers.
+
+    Returns:
+        `copy`, now a `SharedFunctional` or `SharedSequential`.
+    """
     bank = WeightBank(
         plan.bank_size,
         initializer=BankInitializer(
@@ -185,7 +201,7 @@ def resolve_budget(budget, original):
     return target
 
 
-def _check_model(model):
+def check_model(model):
     if isinstance(model, BankOwnerMixin):
         raise ValueError(
             f"Model '{model.name}' is already converted. Convert the original "
@@ -217,13 +233,13 @@ def _check_options(share, upsample, max_templates):
         raise ValueError(f"max_templates must be at least 1; received {max_templates}.")
 
 
-def _copy_model(model):
+def copy_model(model):
     copy = keras.models.clone_model(model, recursive=True)
     copy.set_weights(model.get_weights())
     return copy
 
 
-def _find_shareable(model, strict):
+def find_shareable(model, strict):
     candidates = []
     unshared = []
     for path, layer in walk_layers(model):
@@ -283,7 +299,7 @@ def _reason_not_shared(layer, shared_class):
     return None
 
 
-def _shared_weight(path, layer, shared_class):
+def shared_weight(path, layer, shared_class):
     variable = getattr(layer, "_" + shared_class.shared_weight)
     shape = tuple(variable.shape)
     stddev = float(np.std(ops.convert_to_numpy(variable)))

@@ -52,6 +52,8 @@ def combine_templates(templates, coefficients, share="wavg"):
     """
     if share == "avg":
         return ops.mean(templates, axis=0)
+    if share == "softmax":
+        return ops.matmul(ops.softmax(coefficients, axis=-1), templates)[0]
     if coefficients is None:
         return templates[0]
     return ops.matmul(coefficients, templates)[0]
@@ -127,6 +129,12 @@ def generate_weight(bank, spec, coefficients=None):
     Returns:
         Tensor of shape `spec.shape`.
     """
+    if spec.template_stride is not None:
+        templates = ops.stack(
+            [_warped_template(bank, spec, k) for k in range(spec.templates)]
+        )
+        flat = combine_templates(templates, coefficients, spec.share)
+        return ops.reshape(flat * spec.scale, spec.shape)
     window = read_window(
         bank, spec.start, spec.size, spec.offset, spec.read_length
     )
@@ -137,3 +145,13 @@ def generate_weight(bank, spec, coefficients=None):
         templates = ops.reshape(window, (spec.templates, spec.weight_size))
         flat = combine_templates(templates, coefficients, spec.share)
     return ops.reshape(flat * spec.scale, spec.shape)
+
+
+def _warped_template(bank, spec, index):
+    """Template `index` of a warp-mode layer, resized to the weight, flattened."""
+    offset = (spec.offset + index * spec.template_stride) % spec.size
+    window = read_window(
+        bank, spec.start, spec.size, offset, math.prod(spec.template_shape)
+    )
+    template = ops.reshape(window, spec.template_shape)
+    return ops.reshape(upsample_template(template, spec.matrix_shape), (-1,))

@@ -14,6 +14,7 @@ from keras_ssn.generation import bilinear_gain
 
 COMBINE = "combine"
 UPSAMPLE = "upsample"
+WARP = "warp"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,11 +39,16 @@ class LayerSpec:
             upsampling, else `None`.
         scale: Constant factor that gives the generated weight the standard
             deviation of the layer's own initializer.
-        share: How templates are combined: `"wavg"` (learned coefficients)
-            or `"avg"` (their mean).
+        share: How templates are combined: `"wavg"` (learned coefficients),
+            `"avg"` (their mean) or `"softmax"` (learned coefficients through
+            a softmax, used when learning groups).
         upsample: How a weight larger than the group's slice is made:
             `"inter"` (bilinear resize of a reduced template) or `"repeat"`
             (the slice tiled to the weight's size).
+        template_stride: Set only in `"warp"` mode, where the layer reads
+            `templates` reduced templates of `template_shape` that start
+            `template_stride` entries apart and resizes each to its weight
+            before combining them.
     """
 
     group: int
@@ -55,9 +61,12 @@ class LayerSpec:
     scale: float = 1.0
     share: str = "wavg"
     upsample: str = "inter"
+    template_stride: int = None
 
     @property
     def mode(self):
+        if self.template_stride is not None:
+            return WARP
         return UPSAMPLE if self.template_shape is not None else COMBINE
 
     @property
@@ -73,6 +82,10 @@ class LayerSpec:
     def read_length(self):
         if self.mode == UPSAMPLE:
             return math.prod(self.template_shape)
+        if self.mode == WARP:
+            return (self.templates - 1) * self.template_stride + math.prod(
+                self.template_shape
+            )
         return self.templates * self.weight_size
 
     @property
@@ -190,6 +203,8 @@ def coefficient_count(templates, share):
     """Trainable coefficients a layer with `templates` templates needs."""
     if share == "wavg" and templates >= 2:
         return templates
+    if share == "softmax":
+        return templates
     return 0
 
 
@@ -264,6 +279,61 @@ def plan_sharing(
     total = plan.bank_size + plan.coefficient_params + plan.unshared_params
     assert total == budget, f"internal error: plan holds {total} != {budget}"
     return plan
+
+
+def plan_warped(weights, unshared_params, budget, templates=4):
+    """A one-group plan where every layer reads the whole bank.
+
+    The bank is cut into `templates` equal chunks; each layer reads a reduced
+    template from the start of every chunk, resizes it to its weight and
+    mixes the results with softmax coefficients. Since all layers mix the
+    same chunks, their coefficient vectors are comparable, which is what
+    learning groups needs (the paper's pretraining step).
+
+    Args:
+        weights: List of `SharedWeight`.
+        unshared_params: Trainable parameters outside the bank.
+        budget: Exact trainable parameter count to reach.
+        templates: Chunks, and so coefficients, per layer.
+
+    Returns:
+        A `SharingPlan` with one group.
+    """
+    bank = budget - unshared_params - templates * len(weights)
+    if bank < templates:
+        smallest = unshared_params + templates * (len(weights) + 1)
+        raise ValueError(
+            f"budget={budget} is below the smallest budget for learning groups "
+            f"with {templates} templates per layer, {smallest}."
+        )
+    stride = bank // templates
+    stddev = _group_stddev(weights)
+    specs = {}
+    for weight in weights:
+        rows, cols = math.prod(weight.shape[:-1]), weight.shape[-1]
+        shape = reduced_template_shape(rows, cols, min(stride, rows * cols))
+        gain = bilinear_gain(shape, (rows, cols)) / math.sqrt(templates)
+        specs[weight.path] = LayerSpec(
+            group=0,
+            shape=tuple(weight.shape),
+            start=0,
+            size=bank,
+            offset=0,
+            templates=templates,
+            template_shape=shape,
+            scale=float(weight.stddev / stddev / gain),
+            share="softmax",
+            upsample="inter",
+            template_stride=stride,
+        )
+    group = GroupSlice(0, 0, bank, stddev, tuple(w.path for w in weights))
+    return SharingPlan(
+        budget=int(budget),
+        bank_size=bank,
+        unshared_params=int(unshared_params),
+        groups=(group,),
+        layers=specs,
+    )
 
 
 def largest_budget(weights, unshared_params, max_templates, share="wavg"):

@@ -1,0 +1,84 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import MODELS
+from conftest import sample_input
+from conftest import sample_targets
+
+import keras_ssn
+from keras_ssn.plan import WARP
+
+
+def data_arrays(model, count=32):
+    return sample_input(model, count), sample_targets(model, count)
+
+
+def test_learn_groups_from_arrays_gives_a_usable_mapping(tmp_path):
+    model = MODELS["nested"]()
+    mapping = keras_ssn.learn_groups(
+        model, data_arrays(model), 2, loss="mse", batch_size=8, seed=0, verbose=0
+    )
+    paths = ["stem", "inner/block/expand", "inner/block/project",
+             "inner/inner_dense", "head"]
+    assert sorted(mapping) == sorted(paths)
+    assert set(mapping.values()) == {0, 1}
+    small = keras_ssn.convert(model, 0.1, groups=mapping)
+    assert keras_ssn.count_trainable(small) == round(
+        0.1 * keras_ssn.count_trainable(model))
+    grouped = {path: g.index for g in small.sharing_plan.groups for path in g.layers}
+    same = [(a, b) for a in paths for b in paths if mapping[a] == mapping[b]]
+    assert all(grouped[a] == grouped[b] for a, b in same)
+    small.save(str(tmp_path / "m.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "m.keras"))
+    assert [g.layers for g in loaded.sharing_plan.groups] == [
+        g.layers for g in small.sharing_plan.groups]
+
+
+def test_learn_groups_accepts_a_dataset_and_a_generator():
+    model = MODELS["mlp"]()
+    x, y = data_arrays(model)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    from_dataset = keras_ssn.learn_groups(model, dataset, 2, loss="mse", verbose=0)
+
+    def batches():
+        while True:
+            for i in range(0, 32, 8):
+                yield x[i:i + 8], y[i:i + 8]
+
+    from_generator = keras_ssn.learn_groups(
+        model, batches(), 3, loss="mse", steps_per_epoch=4, verbose=0)
+    assert sorted(from_dataset) == sorted(from_generator) == [
+        "hidden_1", "hidden_2", "logits"]
+    assert sorted(set(from_generator.values())) == [0, 1, 2]
+
+
+def test_pretraining_model_mixes_the_whole_bank_with_softmax(monkeypatch):
+    from keras_ssn import learned_groups
+
+    model = MODELS["mlp"]()
+    seen = {}
+    original_fit = learned_groups._fit
+
+    def spy(pretrain, *args):
+        seen["model"] = pretrain
+        original_fit(pretrain, *args)
+
+    monkeypatch.setattr(learned_groups, "_fit", spy)
+    keras_ssn.learn_groups(model, data_arrays(model), 2, loss="mse",
+                           budget=0.2, verbose=0)
+    pretrain = seen["model"]
+    plan = pretrain.sharing_plan
+    assert keras_ssn.count_trainable(pretrain) == round(
+        0.2 * keras_ssn.count_trainable(model))
+    assert {spec.mode for spec in plan.layers.values()} == {WARP}
+    assert {spec.templates for spec in plan.layers.values()} == {4}
+    assert {spec.share for spec in plan.layers.values()} == {"softmax"}
+
+
+@pytest.mark.parametrize("num_groups, error", [(0, ValueError), (9, ValueError),
+                                                (1.5, TypeError)])
+def test_learn_groups_rejects_bad_group_counts(num_groups, error):
+    model = MODELS["mlp"]()
+    with pytest.raises(error, match="num_groups"):
+        keras_ssn.learn_groups(model, data_arrays(model), num_groups, loss="mse")
