@@ -39,6 +39,42 @@ class BankInitializer(keras.initializers.Initializer):
 
 
 @keras.saving.register_keras_serializable(package="keras_ssn")
+class CoefficientMapInitializer(keras.initializers.Initializer):
+    """Draws each group's coefficient map (for `share="emb"`) as an orthogonal matrix.
+
+    A map of shape `(embedding_dim, templates)` gets orthonormal rows (or
+    columns, if it has more rows), so that a unit-norm layer embedding is
+    projected to unit-norm coefficients.
+
+    Args:
+        shapes: List of `(embedding_dim, templates)`, one per map, in order.
+        seed: Optional integer seed.
+    """
+
+    def __init__(self, shapes, seed=None):
+        self.shapes = [(int(rows), int(cols)) for rows, cols in shapes]
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        total = sum(rows * cols for rows, cols in self.shapes)
+        if tuple(shape) != (total,):
+            raise ValueError(
+                f"CoefficientMapInitializer was configured for {total} "
+                f"entries but was asked for shape {tuple(shape)}."
+            )
+        seed = self.seed
+        pieces = []
+        for map_shape in self.shapes:
+            orthogonal = keras.initializers.Orthogonal(seed=seed)
+            pieces.append(ops.reshape(orthogonal(map_shape, dtype=dtype), (-1,)))
+            seed = None if seed is None else seed + 1
+        return ops.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+
+    def get_config(self):
+        return {"shapes": [list(s) for s in self.shapes], "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="keras_ssn")
 class WeightBank(keras.layers.Layer):
     """Owns the single trainable vector from which shared layers generate weights.
 
@@ -46,19 +82,43 @@ class WeightBank(keras.layers.Layer):
     stored and read in float32, whatever the global dtype policy, so mixed
     precision training keeps full-precision shared parameters.
 
+    With `share="emb"`, the bank also owns each group's coefficient map (the
+    linear map shared by the group's layers) in a second vector,
+    `coefficient_maps`: like the bank entries, the maps belong to a group,
+    not to any one layer.
+
     Args:
         size: Number of entries in the bank.
         initializer: Initializer of the bank vector.
+        coefficient_maps: List of `(embedding_dim, templates)` map shapes;
+            empty when no group uses `share="emb"`.
+        coefficient_map_initializer: Initializer of the maps; by default a
+            `CoefficientMapInitializer` over `coefficient_maps`.
         **kwargs: Base layer keyword arguments, such as `name`.
     """
 
-    def __init__(self, size, initializer="random_normal", **kwargs):
+    def __init__(
+        self,
+        size,
+        initializer="random_normal",
+        coefficient_maps=(),
+        coefficient_map_initializer=None,
+        **kwargs,
+    ):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         if int(size) < 1:
             raise ValueError(f"A WeightBank needs at least one entry; got size={size}.")
         self.size = int(size)
         self.initializer = keras.initializers.get(initializer)
+        self.coefficient_map_shapes = [tuple(s) for s in coefficient_maps]
+        if coefficient_map_initializer is None:
+            coefficient_map_initializer = CoefficientMapInitializer(
+                self.coefficient_map_shapes
+            )
+        self.coefficient_map_initializer = keras.initializers.get(
+            coefficient_map_initializer
+        )
         self.build()
 
     def build(self, input_shape=None):
@@ -71,6 +131,16 @@ class WeightBank(keras.layers.Layer):
             dtype="float32",
             autocast=False,
         )
+        self.coefficient_maps = None
+        map_size = sum(rows * cols for rows, cols in self.coefficient_map_shapes)
+        if map_size:
+            self.coefficient_maps = self.add_weight(
+                name="coefficient_maps",
+                shape=(map_size,),
+                initializer=self.coefficient_map_initializer,
+                dtype="float32",
+                autocast=False,
+            )
         self.built = True
 
     def call(self, inputs=None):
@@ -83,6 +153,10 @@ class WeightBank(keras.layers.Layer):
             {
                 "size": self.size,
                 "initializer": keras.initializers.serialize(self.initializer),
+                "coefficient_maps": [list(s) for s in self.coefficient_map_shapes],
+                "coefficient_map_initializer": keras.initializers.serialize(
+                    self.coefficient_map_initializer
+                ),
             }
         )
         return config

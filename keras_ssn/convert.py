@@ -8,11 +8,12 @@ import numpy as np
 from keras import ops
 
 from keras_ssn.bank import BankInitializer
+from keras_ssn.bank import CoefficientMapInitializer
 from keras_ssn.bank import WeightBank
 from keras_ssn.layer_paths import count_trainable
 from keras_ssn.layer_paths import own_variables
 from keras_ssn.layer_paths import walk_layers
-from keras_ssn.layers import COEFFICIENTS_NAME
+from keras_ssn.layers import GENERATION_PARAM_NAMES
 from keras_ssn.layers import LAYER_FAMILIES
 from keras_ssn.layers import NORMALIZATION_CLASSES
 from keras_ssn.layers import is_shared
@@ -21,11 +22,12 @@ from keras_ssn.layers import shared_class_for
 from keras_ssn.mapping import assign_groups
 from keras_ssn.models import BankOwnerMixin
 from keras_ssn.models import shared_model_class
+from keras_ssn.plan import PLACEMENTS
 from keras_ssn.plan import SharedWeight
 from keras_ssn.plan import plan_sharing
 
-SHARE_METHODS = ("wavg", "avg")
-UPSAMPLE_METHODS = ("inter", "repeat")
+SHARE_METHODS = ("wavg", "emb", "avg")
+UPSAMPLE_METHODS = ("inter", "repeat", "mask", "wavg")
 
 
 class UnsupportedLayerError(TypeError):
@@ -40,6 +42,7 @@ def convert(
     share="wavg",
     upsample="inter",
     max_templates=8,
+    placement="consecutive",
     seed=None,
     strict=False,
 ):
@@ -64,11 +67,19 @@ def convert(
             number of random groups, or a dict mapping every shareable layer
             path to a group id.
         share: How a layer combines several templates: `"wavg"` (learned
-            coefficients) or `"avg"` (their plain mean, no coefficients).
+            coefficients per layer), `"emb"` (a learned embedding per layer,
+            turned into coefficients by a linear map shared in its group) or
+            `"avg"` (their plain mean, no coefficients).
         upsample: How a layer makes a weight larger than its group's slice:
-            `"inter"` (bilinear resize of a reduced template) or `"repeat"`
-            (the slice tiled to the weight's size).
+            `"inter"` (bilinear resize of a reduced template), `"repeat"`
+            (the slice tiled to the weight's size), `"mask"` (that tiling
+            with a learned mask value per copy) or `"wavg"` (chunks that are
+            learned mixes of the two halves of the slice).
         max_templates: Most templates one layer combines.
+        placement: Where layers read their group's slice: `"consecutive"`
+            (each layer reads on from where the previous one stopped,
+            wrapping around) or `"sliding"` (windows spread evenly, so every
+            entry is read about equally often).
         seed: Optional integer seed for the bank, coefficients and random
             groups.
         strict: If `True`, raise `UnsupportedLayerError` for any layer with
@@ -80,7 +91,7 @@ def convert(
         parameter count equals the budget.
     """
     check_model(model)
-    _check_options(share, upsample, max_templates)
+    _check_options(share, upsample, max_templates, placement)
     original = count_trainable(model)
     target = resolve_budget(budget, original)
     copy = copy_model(model)
@@ -107,6 +118,7 @@ def convert(
         max_templates=max_templates,
         share=share,
         upsample=upsample,
+        placement=placement,
         unshared_layers=unshared_layers,
     )
     return apply_plan(copy, candidates, plan, seed)
@@ -129,6 +141,10 @@ def apply_plan(copy, candidates, plan, seed=None):
         plan.bank_size,
         initializer=BankInitializer(
             [(g.size, g.stddev) for g in plan.groups], seed=seed
+        ),
+        coefficient_maps=plan.coefficient_map_shapes,
+        coefficient_map_initializer=CoefficientMapInitializer(
+            plan.coefficient_map_shapes, seed=seed
         ),
         name="weight_bank",
     )
@@ -220,12 +236,16 @@ def check_model(model):
         )
 
 
-def _check_options(share, upsample, max_templates):
+def _check_options(share, upsample, max_templates, placement):
     if share not in SHARE_METHODS:
         raise ValueError(f"share must be one of {SHARE_METHODS}; received {share!r}.")
     if upsample not in UPSAMPLE_METHODS:
         raise ValueError(
             f"upsample must be one of {UPSAMPLE_METHODS}; received {upsample!r}."
+        )
+    if placement not in PLACEMENTS:
+        raise ValueError(
+            f"placement must be one of {PLACEMENTS}; received {placement!r}."
         )
     if isinstance(max_templates, bool) or not isinstance(max_templates, int):
         raise TypeError(f"max_templates must be an int; received {max_templates!r}.")
@@ -339,7 +359,7 @@ def _copy_weights(model, plain):
             getattr(target, "_" + layer.shared_weight).assign(generated)
             by_name = {v.name: v for v in own_variables(target)}
             for variable in sources:
-                if variable.name != COEFFICIENTS_NAME:
+                if variable.name not in GENERATION_PARAM_NAMES:
                     by_name[variable.name].assign(variable)
             continue
         destinations = own_variables(target)

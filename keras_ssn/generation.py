@@ -10,6 +10,11 @@ import math
 import numpy as np
 from keras import ops
 
+# How a layer's weight relates to its group's slice (see `LayerSpec.mode`).
+COMBINE = "combine"  # mixes `templates` full-size templates
+UPSAMPLE = "upsample"  # enlarges entries of a slice smaller than the weight
+WARP = "warp"  # resizes reduced templates read from the whole bank, then mixes
+
 
 def read_window(bank, start, size, offset, length):
     """Reads `length` entries of a bank slice, wrapping around its end.
@@ -39,13 +44,15 @@ def read_window(bank, start, size, offset, length):
 
 
 def combine_templates(templates, coefficients, share="wavg"):
-    """Combines templates into one weight (the paper's WAvg or Avg).
+    """Combines templates into one weight (the paper's WAvg, Emb or Avg).
 
     Args:
         templates: Tensor of shape `(num_templates, weight_size)`.
-        coefficients: Tensor of shape `(1, num_templates)` for `"wavg"`, or
-            `None` for a single template used as is.
-        share: `"wavg"` (weighted by `coefficients`) or `"avg"` (the mean).
+        coefficients: Tensor of shape `(1, num_templates)`, or `None` for a
+            single template used as is. For `"emb"` these are the
+            coefficients already projected from the layer embedding.
+        share: `"wavg"` or `"emb"` (weighted by `coefficients`), `"avg"` (the
+            mean) or `"softmax"` (weighted by the softmax of `coefficients`).
 
     Returns:
         1-D tensor of `weight_size` entries.
@@ -57,6 +64,23 @@ def combine_templates(templates, coefficients, share="wavg"):
     if coefficients is None:
         return templates[0]
     return ops.matmul(coefficients, templates)[0]
+
+
+def embedded_coefficients(embedding, coefficient_maps, spec):
+    """The paper's Emb: a layer embedding projected by its group's linear map.
+
+    Args:
+        embedding: The layer's embedding, shape `(1, embedding_dim)`.
+        coefficient_maps: 1-D tensor holding every group's map.
+        spec: The layer's `LayerSpec`; `spec.coefficient_map` is the
+            `(start, embedding_dim, group_templates)` of its group's map.
+
+    Returns:
+        Coefficients of shape `(1, spec.templates)`.
+    """
+    start, rows, cols = spec.coefficient_map
+    projection = ops.reshape(coefficient_maps[start : start + rows * cols], (rows, cols))
+    return ops.matmul(embedding, projection[:, : spec.templates])
 
 
 def upsample_template(template, matrix_shape):
@@ -123,13 +147,15 @@ def generate_weight(bank, spec, coefficients=None):
     Args:
         bank: 1-D tensor, the whole bank.
         spec: The layer's `LayerSpec`.
-        coefficients: The layer's combination coefficients, shape
-            `(1, spec.templates)`, or `None`.
+        coefficients: The layer's learned generation parameters, or `None`:
+            template coefficients `(1, templates)` when combining, the mask
+            `(copies,)` for `"mask"` upsampling, the piece mixes
+            `(chunks, 2)` for `"wavg"` upsampling.
 
     Returns:
         Tensor of shape `spec.shape`.
     """
-    if spec.template_stride is not None:
+    if spec.mode == WARP:
         templates = ops.stack(
             [_warped_template(bank, spec, k) for k in range(spec.templates)]
         )
@@ -138,13 +164,44 @@ def generate_weight(bank, spec, coefficients=None):
     window = read_window(
         bank, spec.start, spec.size, spec.offset, spec.read_length
     )
-    if spec.template_shape is not None:
-        template = ops.reshape(window, spec.template_shape)
-        flat = upsample_template(template, spec.matrix_shape)
+    if spec.mode == UPSAMPLE:
+        matrix = upsample_window(window, spec, coefficients)
     else:
         templates = ops.reshape(window, (spec.templates, spec.weight_size))
-        flat = combine_templates(templates, coefficients, spec.share)
-    return ops.reshape(flat * spec.scale, spec.shape)
+        matrix = combine_templates(templates, coefficients, spec.share)
+    return ops.reshape(matrix * spec.scale, spec.shape)
+
+
+def upsample_window(window, spec, coefficients=None):
+    """Makes a weight larger than the group's slice from the entries read.
+
+    - `"inter"`: the window is a reduced template, bilinearly resized.
+    - `"repeat"`: the window already tiles the slice to the weight's size.
+    - `"mask"`: the tiling, with each copy of the slice multiplied by its
+      own learned mask value, so that copies can diverge.
+    - `"wavg"`: the window is two halves of the slice; the weight is cut into
+      chunks of one half's length, each a learned mix of the two halves.
+
+    Args:
+        window: The entries read, `spec.read_length` of them.
+        spec: The layer's `LayerSpec` in `"upsample"` mode.
+        coefficients: The mask or the piece mixes; `None` otherwise.
+
+    Returns:
+        Tensor of the weight's 2-D view, `spec.matrix_shape`.
+    """
+    rows, cols = spec.matrix_shape
+    if spec.upsample == "inter":
+        template = ops.reshape(window, spec.template_shape)
+        return upsample_template(template, spec.matrix_shape)
+    if spec.upsample == "wavg":
+        pieces = ops.reshape(window, spec.template_shape)
+        mixed = ops.reshape(ops.matmul(coefficients, pieces), (-1,))
+        return ops.reshape(mixed[: spec.weight_size], (rows, cols))
+    if spec.upsample == "mask":
+        mask = ops.repeat(coefficients, spec.size, axis=0)[: spec.weight_size]
+        window = window * mask
+    return ops.reshape(window, (rows, cols))
 
 
 def _warped_template(bank, spec, index):

@@ -10,7 +10,7 @@ bank's config and the sharing plan are part of the model config, so
 import keras
 
 from keras_ssn.bank import WeightBank
-from keras_ssn.layers import COEFFICIENTS_NAME
+from keras_ssn.layers import GENERATION_PARAM_NAMES
 from keras_ssn.layers import is_shared
 from keras_ssn.plan import SharingPlan
 
@@ -63,7 +63,8 @@ class BankOwnerMixin:
 
         Template coefficients decide how templates mix, not how large weights
         are, so (as in the paper) optimizer weight decay does not apply to
-        them. To decay them too, call
+        them, nor to the other learned generation parameters (layer
+        embeddings, coefficient maps, upsampling masks and mixes). To decay them too, call
         `model.optimizer.exclude_from_weight_decay()` with your own list after
         `compile()`.
         """
@@ -99,7 +100,7 @@ def _with_bank_variables(variables, model):
 
 
 def exclude_coefficients_from_weight_decay(optimizer):
-    """Adds template coefficients to the optimizer's weight-decay exclusions.
+    """Adds generation parameters to the optimizer's weight-decay exclusions.
 
     Exclusions the user set before (by variable or by name) are kept.
     """
@@ -109,7 +110,9 @@ def exclude_coefficients_from_weight_decay(optimizer):
     pattern = getattr(optimizer, "_exclude_from_weight_decay_pattern", None)
     names = pattern.pattern.split("|") if pattern is not None else []
     kept = set(getattr(optimizer, "_exclude_from_weight_decay", set()))
-    optimizer.exclude_from_weight_decay(var_names=names + [COEFFICIENTS_NAME])
+    optimizer.exclude_from_weight_decay(
+        var_names=names + list(GENERATION_PARAM_NAMES)
+    )
     optimizer._exclude_from_weight_decay = kept
 
 

@@ -8,13 +8,19 @@ so a saved model is rebuilt exactly.
 """
 
 import dataclasses
+import functools
 import math
 
+from keras_ssn.generation import COMBINE
+from keras_ssn.generation import UPSAMPLE
+from keras_ssn.generation import WARP
 from keras_ssn.generation import bilinear_gain
 
-COMBINE = "combine"
-UPSAMPLE = "upsample"
-WARP = "warp"
+# Largest per-layer embedding for `share="emb"`: a group whose layers combine
+# at most K templates uses embeddings of min(EMBEDDING_DIM, K) entries.
+EMBEDDING_DIM = 4
+PLACEMENTS = ("consecutive", "sliding")
+_MAX_SETTLE_ROUNDS = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,9 +30,9 @@ class LayerSpec:
     The layer reads `read_length` consecutive entries of its group's bank slice,
     starting at `offset` and wrapping around the end of the slice. In
     `"combine"` mode these entries form `templates` full-size templates that are
-    mixed by learned coefficients (or used as is when there is one template).
-    In `"upsample"` mode they form one reduced template of `template_shape`
-    that is bilinearly resized to the weight's 2-D view.
+    mixed (or used as is when there is one template). In `"upsample"` mode the
+    slice is smaller than the weight: the entries form a `template_shape`
+    array that the `upsample` method enlarges to the weight's 2-D view.
 
     Args:
         group: Index of the parameter group.
@@ -35,20 +41,27 @@ class LayerSpec:
         size: Number of entries in the group's slice.
         offset: Position inside the slice where this layer's reads begin.
         templates: Number of templates (1 when upsampling).
-        template_shape: `(rows, cols)` of the reduced template when
-            upsampling, else `None`.
+        template_shape: When upsampling, the shape of the entries read:
+            the reduced template for `"inter"`, the weight's 2-D view for
+            `"repeat"` and `"mask"`, `(2, half_slice)` for `"wavg"`.
+            `None` when combining.
         scale: Constant factor that gives the generated weight the standard
             deviation of the layer's own initializer.
         share: How templates are combined: `"wavg"` (learned coefficients),
-            `"avg"` (their mean) or `"softmax"` (learned coefficients through
-            a softmax, used when learning groups).
+            `"emb"` (coefficients projected from a layer embedding by a
+            map shared in the group), `"avg"` (their mean) or `"softmax"`
+            (learned coefficients through a softmax, used when learning
+            groups).
         upsample: How a weight larger than the group's slice is made:
-            `"inter"` (bilinear resize of a reduced template) or `"repeat"`
-            (the slice tiled to the weight's size).
+            `"inter"`, `"repeat"`, `"mask"` or `"wavg"` (see
+            `keras_ssn.generation.upsample_window`).
         template_stride: Set only in `"warp"` mode, where the layer reads
             `templates` reduced templates of `template_shape` that start
             `template_stride` entries apart and resizes each to its weight
             before combining them.
+        coefficient_map: For `share="emb"` layers that combine templates:
+            `(start, embedding_dim, group_templates)` of the group's map in
+            the bank's `coefficient_maps`.
     """
 
     group: int
@@ -62,6 +75,7 @@ class LayerSpec:
     share: str = "wavg"
     upsample: str = "inter"
     template_stride: int = None
+    coefficient_map: tuple = None
 
     @property
     def mode(self):
@@ -90,43 +104,66 @@ class LayerSpec:
 
     @property
     def num_coefficients(self):
-        return coefficient_count(self.templates, self.share)
+        """Learned generation parameters the layer owns (coefficients, masks)."""
+        embedding_dim = self.coefficient_map[1] if self.coefficient_map else 0
+        return generation_params(
+            self.shape, self.templates, self.size, self.share, self.upsample,
+            embedding_dim,
+        )
 
     def get_config(self):
         config = dataclasses.asdict(self)
         config["shape"] = list(self.shape)
-        if self.template_shape is not None:
-            config["template_shape"] = list(self.template_shape)
+        for key in ("template_shape", "coefficient_map"):
+            if config[key] is not None:
+                config[key] = list(config[key])
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         config["shape"] = tuple(config["shape"])
-        if config.get("template_shape") is not None:
-            config["template_shape"] = tuple(config["template_shape"])
+        for key in ("template_shape", "coefficient_map"):
+            if config.get(key) is not None:
+                config[key] = tuple(config[key])
         return cls(**config)
 
 
 @dataclasses.dataclass(frozen=True)
 class GroupSlice:
-    """One parameter group: its bank slice and the layers that read it."""
+    """One parameter group: its bank slice and the layers that read it.
+
+    `coefficient_map` is `(start, embedding_dim, templates)` of the group's
+    linear map in the bank's `coefficient_maps` when the group uses
+    `share="emb"` and some layer combines templates; else `None`.
+    """
 
     index: int
     start: int
     size: int
     stddev: float
     layers: tuple
+    coefficient_map: tuple = None
+
+    @property
+    def coefficient_map_size(self):
+        if self.coefficient_map is None:
+            return 0
+        return self.coefficient_map[1] * self.coefficient_map[2]
 
     def get_config(self):
         config = dataclasses.asdict(self)
         config["layers"] = list(self.layers)
+        if self.coefficient_map is not None:
+            config["coefficient_map"] = list(self.coefficient_map)
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         config["layers"] = tuple(config["layers"])
+        if config.get("coefficient_map") is not None:
+            config["coefficient_map"] = tuple(config["coefficient_map"])
         return cls(**config)
 
 
@@ -154,7 +191,18 @@ class SharingPlan:
 
     @property
     def coefficient_params(self):
-        return sum(spec.num_coefficients for spec in self.layers.values())
+        """Learned generation parameters: per-layer ones and group maps."""
+        per_layer = sum(spec.num_coefficients for spec in self.layers.values())
+        return per_layer + self.coefficient_map_size
+
+    @property
+    def coefficient_map_size(self):
+        return sum(group.coefficient_map_size for group in self.groups)
+
+    @property
+    def coefficient_map_shapes(self):
+        """`(embedding_dim, templates)` of every group map, in bank order."""
+        return [g.coefficient_map[1:] for g in self.groups if g.coefficient_map]
 
     def get_config(self):
         return {
@@ -199,13 +247,40 @@ class SharedWeight:
         return math.prod(self.shape)
 
 
-def coefficient_count(templates, share):
-    """Trainable coefficients a layer with `templates` templates needs."""
-    if share == "wavg" and templates >= 2:
-        return templates
+def generation_params(shape, templates, slice_size, share, upsample, embedding_dim=0):
+    """Learned parameters one layer owns to generate its weight.
+
+    Args:
+        shape: Shape of the weight.
+        templates: Templates the layer combines (1 when upsampling).
+        slice_size: Entries in its group's bank slice.
+        share: Combination method.
+        upsample: Upsampling method.
+        embedding_dim: Layer embedding size, for `share="emb"`.
+
+    Returns:
+        The count: template coefficients (`"wavg"`, `"softmax"`), the layer
+        embedding (`"emb"`), one mask value per copy of the slice (`"mask"`)
+        or two mixing weights per half-slice chunk (`"wavg"` upsampling); 0
+        for the parameter-free methods.
+    """
     if share == "softmax":
         return templates
-    return 0
+    size = math.prod(shape)
+    if templates == 1 and size > slice_size:
+        if upsample == "mask":
+            return math.ceil(size / slice_size)
+        if upsample == "wavg":
+            return 2 * upsample_chunks(size, slice_size)
+        return 0
+    if templates < 2 or share == "avg":
+        return 0
+    return embedding_dim if share == "emb" else templates
+
+
+def upsample_chunks(weight_size, slice_size):
+    """Chunks of a `"wavg"`-upsampled weight: one per half-slice it spans."""
+    return math.ceil(weight_size / math.ceil(slice_size / 2))
 
 
 def plan_sharing(
@@ -216,14 +291,16 @@ def plan_sharing(
     max_templates=8,
     share="wavg",
     upsample="inter",
+    placement="consecutive",
     unshared_layers=(),
 ):
     """Splits `budget` into a bank, groups and per-layer generation specs.
 
     The bank takes whatever the budget leaves after unshared parameters and
-    coefficients, so the converted model has exactly `budget` trainable
-    parameters. Groups get bank slices in proportion to the full-size weight
-    count of their layers. Every bank entry is read by at least one layer.
+    learned generation parameters (coefficients, embeddings, maps, masks), so
+    the converted model has exactly `budget` trainable parameters. Groups get
+    bank slices in proportion to the full-size weight count of their layers.
+    Every bank entry is read by at least one layer.
 
     Args:
         weights: List of `SharedWeight`, one per shared layer.
@@ -233,6 +310,10 @@ def plan_sharing(
         max_templates: Largest number of templates one layer may combine.
         share: Template combination method.
         upsample: Upsampling method.
+        placement: `"consecutive"` (each layer reads on from where the
+            previous one stopped, wrapping around the slice) or `"sliding"`
+            (read windows spread evenly over the slice, so every entry is
+            read about equally often).
         unshared_layers: Report entries for layers left unshared.
 
     Returns:
@@ -249,7 +330,7 @@ def plan_sharing(
             f"bank entry per parameter group). Pass a budget of at least "
             f"{smallest}."
         )
-    largest = largest_budget(weights, unshared_params, max_templates, share)
+    largest = largest_budget(weights, members, unshared_params, max_templates, share)
     if budget > largest:
         raise ValueError(
             f"budget={budget} is above the largest budget whose bank the layers "
@@ -257,16 +338,22 @@ def plan_sharing(
             f"larger budgets would leave bank entries unused. Lower the budget "
             f"or raise max_templates."
         )
-    estimate = split_proportionally(available, full_sizes)
-    templates = [
-        _initial_templates(w.size, estimate[g], max_templates)
-        for w, g in zip(weights, _group_of(members, len(weights)))
-    ]
-    sizes = _settle_templates(
-        weights, members, full_sizes, templates, available, max_templates, share
+    settle = functools.partial(
+        _settle, weights, members, full_sizes, max_templates, share, upsample
     )
+    try:
+        templates, sizes = settle(available)
+    except _NoRoomForBank as error:
+        message = str(error)
+        fits = _smallest_fitting(settle, available, largest - unshared_params)
+        if fits is not None:
+            message += (
+                f" The smallest budget that fits share={share!r}, "
+                f"upsample={upsample!r} here is {fits + unshared_params}."
+            )
+        raise ValueError(message) from None
     groups, specs = _place_templates(
-        weights, members, sizes, templates, share, upsample
+        weights, members, sizes, templates, share, upsample, placement
     )
     plan = SharingPlan(
         budget=int(budget),
@@ -336,11 +423,23 @@ def plan_warped(weights, unshared_params, budget, templates=4):
     )
 
 
-def largest_budget(weights, unshared_params, max_templates, share="wavg"):
-    """The largest budget whose bank every layer can still read in full."""
+def largest_budget(weights, members, unshared_params, max_templates, share="wavg"):
+    """The largest budget whose bank every layer can still read in full.
+
+    Args:
+        weights: List of `SharedWeight`.
+        members: Positions in `weights` of each group's layers.
+        unshared_params: Trainable parameters outside the bank.
+        max_templates: Largest number of templates per layer.
+        share: Combination method.
+    """
     full = sum(w.size for w in weights)
-    coefficients = len(weights) * coefficient_count(max_templates, share)
-    return unshared_params + max_templates * full + coefficients
+    total = unshared_params + max_templates * full
+    for member in members:
+        total += _combination_params(
+            [max_templates] * len(member), share
+        )
+    return total
 
 
 def split_proportionally(total, weights):
@@ -384,85 +483,193 @@ def _initial_templates(weight_size, group_size, max_templates):
     return max(1, min(max_templates, group_size // weight_size))
 
 
-def _settle_templates(
-    weights, members, full_sizes, templates, available, max_templates, share
-):
-    """Adds templates until every group's slice is read in full.
+class _NoRoomForBank(ValueError):
+    """The learned generation parameters alone exceed the budget."""
 
-    Adding templates adds coefficients, which shrinks the bank, so this
-    iterates to a fixed point. `templates` is updated in place.
+
+def _settle(weights, members, full_sizes, max_templates, share, upsample, available):
+    """Template counts and slice sizes that spend `available` exactly."""
+    estimate = split_proportionally(available, full_sizes)
+    templates = [
+        _initial_templates(w.size, estimate[g], max_templates)
+        for w, g in zip(weights, _group_of(members, len(weights)))
+    ]
+    sizes = _settle_templates(
+        weights, members, full_sizes, templates, available, max_templates,
+        share, upsample,
+    )
+    return templates, sizes
+
+
+def _smallest_fitting(settle, too_small, largest):
+    """Bisects for the smallest `available` that `settle` can spend, or `None`."""
+    try:
+        settle(largest)
+    except ValueError:
+        return None
+    low, high = too_small, largest
+    while high - low > 1:
+        middle = (low + high) // 2
+        try:
+            settle(middle)
+            high = middle
+        except ValueError:
+            low = middle
+    return high
+
+
+def _settle_templates(
+    weights, members, full_sizes, templates, available, max_templates, share,
+    upsample,
+):
+    """Finds slice sizes and template counts that fit the budget exactly.
+
+    The learned generation parameters depend on the slice sizes (a smaller
+    slice upsamples more layers, and adding templates adds coefficients),
+    and the slices get what those parameters leave, so this iterates to a
+    fixed point. `templates` is updated in place, only ever upward, and every
+    group's slice ends up read in full.
 
     Returns:
         The list of group slice sizes.
     """
-    while True:
-        coefficients = sum(
-            coefficient_count(k, share) for k in templates
-        )
-        bank = available - coefficients
+    sizes = split_proportionally(available, full_sizes)
+    for _ in range(_MAX_SETTLE_ROUNDS):
+        learned = _generation_total(weights, members, templates, sizes, share, upsample)
+        bank = available - learned
         if bank < len(members):
-            raise ValueError(
-                f"The template coefficients ({coefficients}) leave no room for "
-                f"the bank within this budget. Use a larger budget or a smaller "
-                f"max_templates (now {max_templates})."
+            raise _NoRoomForBank(
+                f"The learned generation parameters (template coefficients, "
+                f"embeddings or masks: {learned}) leave no room for the bank "
+                f"within this budget. Use a larger budget, a smaller "
+                f"max_templates (now {max_templates}), or methods that "
+                f"learn fewer (share='avg', upsample='inter' or 'repeat')."
             )
-        sizes = split_proportionally(bank, full_sizes)
-        changed = False
-        for g, member in enumerate(members):
-            if any(templates[i] == 1 and weights[i].size > sizes[g] for i in member):
-                continue  # an upsampled layer reads the whole slice
-            reads = sum(templates[i] * weights[i].size for i in member)
-            while reads < sizes[g]:
-                growable = [i for i in member if templates[i] < max_templates]
-                if not growable:
-                    raise ValueError(
-                        f"The budget leaves more bank entries than the layers "
-                        f"can read with max_templates={max_templates}, so some "
-                        f"would never be used. Lower the budget, or raise "
-                        f"max_templates to at least "
-                        f"{_templates_needed(weights, member, sizes[g])}."
-                    )
-                i = max(growable, key=lambda j: weights[j].size)
-                templates[i] += 1
-                reads += weights[i].size
-                changed = True
-        if not changed:
+        settled = split_proportionally(bank, full_sizes)
+        grown = _add_templates(weights, members, templates, settled, max_templates)
+        if not grown and settled == sizes:
             return sizes
+        sizes = settled
+    raise ValueError(
+        "Could not split this budget into bank slices and learned generation "
+        "parameters exactly. Try a budget a few parameters larger or smaller."
+    )
+
+
+def _add_templates(weights, members, templates, sizes, max_templates):
+    """Adds templates until each combining group reads its whole slice.
+
+    Returns:
+        Whether any layer got more templates.
+    """
+    grown = False
+    for g, member in enumerate(members):
+        if any(_is_upsampled(weights[i], templates[i], sizes[g]) for i in member):
+            continue  # an upsampled layer reads the whole slice
+        reads = sum(templates[i] * weights[i].size for i in member)
+        while reads < sizes[g]:
+            growable = [i for i in member if templates[i] < max_templates]
+            if not growable:
+                raise ValueError(
+                    f"The budget leaves more bank entries than the layers "
+                    f"can read with max_templates={max_templates}, so some "
+                    f"would never be used. Lower the budget, or raise "
+                    f"max_templates to at least "
+                    f"{_templates_needed(weights, member, sizes[g])}."
+                )
+            i = max(growable, key=lambda j: weights[j].size)
+            templates[i] += 1
+            reads += weights[i].size
+            grown = True
+    return grown
+
+
+def _is_upsampled(weight, templates, slice_size):
+    return templates == 1 and weight.size > slice_size
+
+
+def _generation_total(weights, members, templates, sizes, share, upsample):
+    """All learned generation parameters for the given slices and templates."""
+    total = 0
+    for g, member in enumerate(members):
+        combining = []
+        for i in member:
+            if _is_upsampled(weights[i], templates[i], sizes[g]):
+                total += generation_params(
+                    weights[i].shape, 1, sizes[g], share, upsample
+                )
+            else:
+                combining.append(templates[i])
+        total += _combination_params(combining, share)
+    return total
+
+
+def _combination_params(templates, share):
+    """Coefficients of one group's combining layers, its map included."""
+    mixing = [k for k in templates if k >= 2]
+    if share == "avg" or not mixing:
+        return 0
+    if share == "emb":
+        dim, cols = _embedding_map_shape(mixing)
+        return dim * len(mixing) + dim * cols
+    return sum(mixing)
+
+
+def _embedding_map_shape(mixing_templates):
+    """`(embedding_dim, templates)` of a group's map for `share="emb"`."""
+    cols = max(mixing_templates)
+    return min(EMBEDDING_DIM, cols), cols
 
 
 def _templates_needed(weights, member, size):
     return math.ceil(size / sum(weights[i].size for i in member))
 
 
-def _place_templates(weights, members, sizes, templates, share, upsample):
+def _place_templates(weights, members, sizes, templates, share, upsample, placement):
     """Walks each group's slice and gives every layer its read window."""
     groups = []
     specs = {}
     start = 0
+    map_start = 0
     for g, member in enumerate(members):
         size = sizes[g]
         stddev = _group_stddev([weights[i] for i in member])
-        cursor = 0
+        coefficient_map = None
+        mixing = [
+            templates[i] for i in member
+            if not _is_upsampled(weights[i], templates[i], size) and templates[i] >= 2
+        ]
+        if share == "emb" and mixing:
+            coefficient_map = (map_start, *_embedding_map_shape(mixing))
+            map_start += coefficient_map[1] * coefficient_map[2]
+        layer_specs = []
         for i in member:
             weight = weights[i]
-            if templates[i] == 1 and weight.size > size:
+            if _is_upsampled(weight, templates[i], size):
                 template_shape, gain = _upsampled_template(weight, size, upsample)
             else:
                 template_shape, gain = None, _combination_gain(templates[i], share)
-            spec = LayerSpec(
-                group=g,
-                shape=tuple(weight.shape),
-                start=start,
-                size=size,
-                offset=cursor,
-                templates=templates[i],
-                template_shape=template_shape,
-                scale=float(weight.stddev / stddev / gain),
-                share=share,
-                upsample=upsample,
+            layer_specs.append(
+                LayerSpec(
+                    group=g,
+                    shape=tuple(weight.shape),
+                    start=start,
+                    size=size,
+                    offset=0,
+                    templates=templates[i],
+                    template_shape=template_shape,
+                    scale=float(weight.stddev / stddev / gain),
+                    share=share,
+                    upsample=upsample,
+                    coefficient_map=(
+                        coefficient_map if templates[i] >= 2 and template_shape is None
+                        else None
+                    ),
+                )
             )
-            specs[weight.path] = spec
-            cursor = (cursor + spec.read_length) % size
+        offsets = _read_offsets([s.read_length for s in layer_specs], size, placement)
+        for i, spec, offset in zip(member, layer_specs, offsets):
+            specs[weights[i].path] = dataclasses.replace(spec, offset=offset)
         groups.append(
             GroupSlice(
                 index=g,
@@ -470,22 +677,47 @@ def _place_templates(weights, members, sizes, templates, share, upsample):
                 size=size,
                 stddev=stddev,
                 layers=tuple(weights[i].path for i in member),
+                coefficient_map=coefficient_map,
             )
         )
         start += size
     return groups, specs
 
 
+def _read_offsets(read_lengths, size, placement):
+    """Where each layer of a group starts reading its slice.
+
+    `"consecutive"` starts each layer where the previous one stopped. With
+    `"sliding"`, layer i starts at `size * (reads before i) / (all reads)`,
+    so windows overlap evenly. Both cover the whole slice, since a group's
+    layers read at least `size` entries in total.
+    """
+    offsets = []
+    before = 0
+    total = sum(read_lengths)
+    for length in read_lengths:
+        if placement == "sliding":
+            offsets.append(size * before // total)
+        else:
+            offsets.append(before % size)
+        before += length
+    return offsets
+
+
 def _upsampled_template(weight, size, upsample):
     """The template a layer upsamples from, and the std it keeps of the bank.
 
     `"inter"` reads a reduced grid of at least `size` entries and resizes it
-    bilinearly; `"repeat"` reads the weight's full size from the slice,
-    wrapping around it, which tiles the slice.
+    bilinearly; `"repeat"` and `"mask"` read the weight's full size from the
+    slice, wrapping around it, which tiles the slice (the mask starts at
+    ones); `"wavg"` reads the slice as two halves, which the layer mixes with
+    unit-norm coefficients.
     """
     rows, cols = math.prod(weight.shape[:-1]), weight.shape[-1]
-    if upsample == "repeat":
+    if upsample in ("repeat", "mask"):
         return (rows, cols), 1.0
+    if upsample == "wavg":
+        return (2, math.ceil(size / 2)), 1.0
     template_shape = reduced_template_shape(rows, cols, size)
     return template_shape, bilinear_gain(template_shape, (rows, cols))
 

@@ -16,6 +16,7 @@ class LayerEntry:
     path: str
     shape: tuple
     mode: str
+    method: str
     templates: int
     coefficients: int
     bank_share: float
@@ -31,6 +32,8 @@ class GroupEntry:
         params: Bank entries the group owns.
         bank_range: `(start, stop)` of its slice in the bank.
         entries: `LayerEntry` per layer.
+        coefficient_map_params: Entries of the group's coefficient map
+            (`share="emb"`), 0 otherwise.
     """
 
     index: int
@@ -38,6 +41,7 @@ class GroupEntry:
     params: int
     bank_range: tuple
     entries: tuple
+    coefficient_map_params: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,10 +59,11 @@ class SharingReport:
 def summary(model, print_fn=None):
     """Prints and returns the sharing report of a converted model.
 
-    Shows each parameter group with its bank slice and layers, and for each
-    layer its weight shape, whether it combines templates (down-sampling) or
-    upsamples a reduced template, its number of templates and coefficients,
-    and the fraction of its group's slice it reads. Then lists the layers
+    Shows each parameter group with its bank slice (and coefficient map, for
+    `share="emb"`) and layers, and for each layer its weight shape, whether
+    it combines templates (down-sampling) or upsamples its group's slice and
+    with which method, its number of templates, its learned generation
+    parameters and the fraction of its group's slice it reads. Then lists the layers
     that keep their own weights, and how the budget splits.
 
     Args:
@@ -94,6 +99,7 @@ def build_report(plan):
                     path=path,
                     shape=spec.shape,
                     mode=spec.mode,
+                    method=_method(spec),
                     templates=spec.templates,
                     coefficients=spec.num_coefficients,
                     bank_share=min(1.0, spec.read_length / group.size),
@@ -106,6 +112,7 @@ def build_report(plan):
                 params=group.size,
                 bank_range=(group.start, group.start + group.size),
                 entries=tuple(entries),
+                coefficient_map_params=group.coefficient_map_size,
             )
         )
     return SharingReport(
@@ -118,24 +125,32 @@ def build_report(plan):
     )
 
 
+def _method(spec):
+    """The generation method that applies to one layer."""
+    if spec.mode == "upsample":
+        return spec.upsample
+    if spec.templates == 1 and spec.share != "softmax":
+        return "direct"
+    return spec.share
+
+
 def render(report, name):
     """Renders a `SharingReport` as a plain-text table."""
     buffer = io.StringIO()
-    console = rich.console.Console(file=buffer, width=110, color_system=None)
+    console = rich.console.Console(file=buffer, width=140, color_system=None)
     table = rich.table.Table(title=f'Weight sharing: "{name}"')
     for column in ("Group", "Bank slice", "Layer", "Weight shape", "Generation",
                    "Templates", "Coeffs", "Reads"):
         table.add_column(column)
     for group in report.groups:
-        start, stop = group.bank_range
         for i, entry in enumerate(group.entries):
             first = i == 0
             table.add_row(
                 str(group.index) if first else "",
-                f"[{start}:{stop}] ({group.params:,})" if first else "",
+                _slice_label(group) if first else "",
                 entry.path,
                 str(entry.shape),
-                "upsample" if entry.mode == "upsample" else "combine",
+                f"{entry.mode} ({entry.method})",
                 str(entry.templates),
                 str(entry.coefficients),
                 f"{entry.bank_share:.0%}",
@@ -154,3 +169,11 @@ def render(report, name):
         f"{report.unshared_params:,}"
     )
     return buffer.getvalue().rstrip()
+
+
+def _slice_label(group):
+    start, stop = group.bank_range
+    label = f"[{start}:{stop}] ({group.params:,})"
+    if group.coefficient_map_params:
+        label += f" + map {group.coefficient_map_params}"
+    return label

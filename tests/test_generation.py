@@ -35,35 +35,6 @@ def test_split_proportionally_is_exact():
     assert split_proportionally(4, [1000, 1, 1, 1]) == [1, 1, 1, 1]
 
 
-@pytest.mark.parametrize("share", ["wavg", "avg"])
-@pytest.mark.parametrize("upsample", ["inter", "repeat"])
-@pytest.mark.parametrize("fraction", [0.05, 3.0])
-def test_every_generation_option_is_exact_trains_saves_and_materializes(
-    share, upsample, fraction, tmp_path
-):
-    model = MODELS["residual_cnn"]()
-    small = keras_ssn.convert(model, fraction, share=share, upsample=upsample, seed=0)
-    assert keras_ssn.count_trainable(small) == round(
-        fraction * keras_ssn.count_trainable(model))
-    specs = small.sharing_plan.layers.values()
-    if share == "avg":
-        assert small.sharing_plan.coefficient_params == 0
-    if fraction < 1:
-        assert any(s.mode == UPSAMPLE for s in specs)
-    else:
-        assert all(s.templates >= 2 for s in specs)
-    x = sample_input(small, 8)
-    small.compile(optimizer="adam", loss="mse", jit_compile=True)
-    small.fit(x, np.zeros((8, 5)), epochs=1, verbose=0)
-    expected = keras.ops.convert_to_numpy(small(x))
-    small.save(str(tmp_path / "m.keras"))
-    loaded = keras.models.load_model(str(tmp_path / "m.keras"))
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)), expected)
-    plain = keras_ssn.materialize(loaded)
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(plain(x)), expected, rtol=1e-5, atol=1e-5)
-
-
 def test_repeat_tiles_the_group_slice():
     model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(16, use_bias=False)])
     small = keras_ssn.convert(model, 100, upsample="repeat")

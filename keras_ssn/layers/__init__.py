@@ -3,6 +3,7 @@
 import keras
 
 from keras_ssn.layers.base import COEFFICIENTS_NAME
+from keras_ssn.layers.base import GENERATION_PARAM_NAMES
 from keras_ssn.layers.base import SharedWeightMixin
 from keras_ssn.layers.base import share_in_place
 from keras_ssn.layers.conv import SharedConv1D

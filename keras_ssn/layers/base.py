@@ -6,7 +6,21 @@ from keras import ops
 from keras_ssn import generation
 from keras_ssn.plan import LayerSpec
 
-COEFFICIENTS_NAME = "template_coefficients"
+# Names of the learned generation parameters a shared layer may own. None of
+# them is a weight of the original layer, and optimizer weight decay skips
+# them (as in the paper, for the coefficients).
+COEFFICIENTS_NAME = "template_coefficients"  # share="wavg" / "softmax"
+EMBEDDING_NAME = "layer_embedding"  # share="emb"
+MASK_NAME = "upsample_mask"  # upsample="mask"
+PIECE_MIX_NAME = "upsample_coefficients"  # upsample="wavg"
+COEFFICIENT_MAPS_NAME = "coefficient_maps"  # the bank's share="emb" maps
+GENERATION_PARAM_NAMES = (
+    COEFFICIENTS_NAME,
+    EMBEDDING_NAME,
+    MASK_NAME,
+    PIECE_MIX_NAME,
+    COEFFICIENT_MAPS_NAME,
+)
 
 
 class SharedWeightMixin:
@@ -69,14 +83,16 @@ class SharedWeightMixin:
         return super().add_weight(*args, **kwargs)
 
     def _build_coefficients(self, seed=None):
+        """Creates the layer's learned generation parameters, if it has any."""
+        self.coefficients = None
         count = self.sharing.num_coefficients
         if not count:
-            self.coefficients = None
             return
+        name, shape, initializer = _generation_param(self.sharing, count, seed)
         self.coefficients = self.add_weight(
-            name=COEFFICIENTS_NAME,
-            shape=(1, count),
-            initializer=keras.initializers.Orthogonal(seed=seed),
+            name=name,
+            shape=shape,
+            initializer=initializer,
             dtype="float32",
             autocast=False,
         )
@@ -94,6 +110,10 @@ class SharedWeightMixin:
         coefficients = None
         if self.coefficients is not None:
             coefficients = self.coefficients.value
+        if self.sharing.coefficient_map is not None:
+            coefficients = generation.embedded_coefficients(
+                coefficients, bank.coefficient_maps.value, self.sharing
+            )
         return generation.generate_weight(
             bank.entries.value, self.sharing, coefficients
         )
@@ -129,6 +149,37 @@ class SharedWeightMixin:
         config = super().get_config()
         config["sharing"] = self.sharing.get_config()
         return config
+
+
+def _generation_param(spec, count, seed):
+    """Name, shape and initializer of a layer's learned generation parameters.
+
+    Template coefficients and layer embeddings start as random unit-norm
+    rows, so the generated weight starts with the std the plan set; a mask
+    starts at ones (plain tiling); piece mixes start as random unit-norm
+    mixes of the two halves.
+    """
+    if spec.mode == generation.UPSAMPLE:
+        if spec.upsample == "mask":
+            return MASK_NAME, (count,), "ones"
+        return PIECE_MIX_NAME, (count // 2, 2), _UnitRows(seed)
+    if spec.share == "emb":
+        return EMBEDDING_NAME, (1, count), keras.initializers.Orthogonal(seed=seed)
+    return COEFFICIENTS_NAME, (1, count), keras.initializers.Orthogonal(seed=seed)
+
+
+class _UnitRows(keras.initializers.Initializer):
+    """Random rows of unit norm (a normal draw, each row normalized)."""
+
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        draw = keras.random.normal(shape, dtype=dtype, seed=self.seed)
+        return draw / ops.sqrt(ops.sum(draw * draw, axis=-1, keepdims=True))
+
+    def get_config(self):
+        return {"seed": self.seed}
 
 
 class _BankLink:

@@ -1,0 +1,212 @@
+"""Every weight-generation method: combination, upsampling and placement."""
+
+import re
+
+import keras
+import numpy as np
+import pytest
+from conftest import MODELS
+from conftest import mlp
+from conftest import sample_input
+
+import keras_ssn
+from keras_ssn.layers import GENERATION_PARAM_NAMES
+from keras_ssn.plan import UPSAMPLE
+from keras_ssn.plan import SharedWeight
+from keras_ssn.plan import plan_sharing
+
+SHARES = ["wavg", "emb", "avg"]
+UPSAMPLES = ["inter", "repeat", "mask", "wavg"]
+# Low budgets upsample, so every upsample method matters there; high budgets
+# only combine, so only the share method does.
+COMBINATIONS = [(s, u, 0.05) for s in SHARES for u in UPSAMPLES] + [
+    (s, "inter", 3.0) for s in SHARES
+]
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+@pytest.mark.parametrize("share,upsample,fraction", COMBINATIONS)
+def test_every_combination_is_exact_trains_saves_and_materializes(
+    share, upsample, fraction, tmp_path
+):
+    model = MODELS["residual_cnn"]()
+    small = keras_ssn.convert(model, fraction, share=share, upsample=upsample, seed=0)
+    assert keras_ssn.count_trainable(small) == round(
+        fraction * keras_ssn.count_trainable(model))
+    plan = small.sharing_plan
+    if fraction < 1:
+        assert any(s.mode == UPSAMPLE for s in plan.layers.values())
+    else:
+        assert all(s.templates >= 2 for s in plan.layers.values())
+    x = sample_input(small, 8)
+    small.compile(optimizer="adam", loss="mse", jit_compile=True)
+    before = to_numpy(small.bank.entries)
+    small.fit(x, np.zeros((8, 5)), epochs=1, verbose=0)
+    assert not np.array_equal(before, to_numpy(small.bank.entries))
+    expected = to_numpy(small(x))
+    small.save(str(tmp_path / "m.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "m.keras"))
+    np.testing.assert_array_equal(to_numpy(loaded(x)), expected)
+    plain = keras_ssn.materialize(loaded)
+    assert keras_ssn.count_trainable(plain) == keras_ssn.count_trainable(model)
+    np.testing.assert_allclose(to_numpy(plain(x)), expected, rtol=1e-5, atol=1e-5)
+
+
+def random_weights(seed):
+    rng = np.random.default_rng(seed)
+    shapes = [tuple(int(d) for d in rng.integers(2, 40, size=rng.integers(2, 4)))
+              for _ in range(rng.integers(2, 6))]
+    return [SharedWeight(f"layer_{i}", shape, 0.05) for i, shape in enumerate(shapes)]
+
+
+@pytest.mark.parametrize("share", SHARES)
+@pytest.mark.parametrize("upsample", UPSAMPLES)
+@pytest.mark.parametrize("placement", ["consecutive", "sliding"])
+def test_plans_spend_the_budget_exactly_and_read_every_entry(share, upsample, placement):
+    for seed in range(6):
+        weights = random_weights(seed)
+        full = sum(w.size for w in weights)
+        group_ids = [i % 2 for i in range(len(weights))]
+        for fraction in (0.3, 0.8, 2.5):
+            budget = 100 + round(fraction * full)
+            try:
+                plan = plan_sharing(weights, group_ids, 100, budget, share=share,
+                                    upsample=upsample, placement=placement)
+            except ValueError as error:
+                assert "smallest budget that fits" in str(error)
+                continue
+            total = plan.bank_size + plan.coefficient_params + plan.unshared_params
+            assert total == budget
+            read = np.zeros(plan.bank_size, bool)
+            for spec in plan.layers.values():
+                positions = (spec.offset + np.arange(spec.read_length)) % spec.size
+                read[spec.start + positions] = True
+            assert read.all()
+
+
+def test_sliding_placement_spreads_reads_evenly():
+    weights = [SharedWeight(f"dense_{i}", (30, 10), 0.05) for i in range(3)]
+    budget = 500  # a 500-entry slice, 900 entries read
+
+    def offsets(placement):
+        plan = plan_sharing(weights, [0, 0, 0], 0, budget, placement=placement)
+        return [plan.layers[w.path].offset for w in weights]
+
+    assert offsets("consecutive") == [0, 300, 100]
+    assert offsets("sliding") == [0, 166, 333]
+
+
+def one_layer_model(units=64, inputs=32):
+    return keras.Sequential(
+        [keras.Input((inputs,)), keras.layers.Dense(units, use_bias=False)]
+    )
+
+
+def test_mask_multiplies_each_copy_of_the_slice():
+    small = keras_ssn.convert(one_layer_model(), 300, upsample="mask", seed=0)
+    layer = small.layers[0]
+    spec = layer.sharing
+    copies = layer.coefficients.shape[0]
+    assert copies == -(-2048 // spec.size) and spec.size + copies == 300
+    mask = np.linspace(0.5, 2.0, copies).astype("float32")
+    layer.coefficients.assign(mask)
+    bank = to_numpy(small.bank.entries)
+    expected = np.resize(bank, 2048) * np.repeat(mask, spec.size)[:2048]
+    np.testing.assert_allclose(
+        to_numpy(layer.kernel).reshape(-1), spec.scale * expected, rtol=1e-6)
+
+
+def test_wavg_upsampling_mixes_the_two_halves_of_the_slice():
+    small = keras_ssn.convert(one_layer_model(), 300, upsample="wavg", seed=0)
+    layer = small.layers[0]
+    spec = layer.sharing
+    half = -(-spec.size // 2)
+    mixes = to_numpy(layer.coefficients)
+    assert mixes.shape == (-(-2048 // half), 2)
+    np.testing.assert_allclose(np.linalg.norm(mixes, axis=1), 1.0, rtol=1e-5)
+    bank = to_numpy(small.bank.entries)
+    pieces = np.resize(bank, 2 * half).reshape(2, half)
+    expected = (mixes @ pieces).reshape(-1)[:2048]
+    np.testing.assert_allclose(
+        to_numpy(layer.kernel).reshape(-1), spec.scale * expected, rtol=1e-5,
+        atol=1e-7)
+
+
+def test_emb_projects_layer_embeddings_through_a_shared_group_map():
+    small = keras_ssn.convert(mlp(), 3.0, share="emb", seed=0)
+    plan = small.sharing_plan
+    (group,) = plan.groups
+    start, dim, templates = group.coefficient_map
+    assert dim == 4 and templates == 8
+    assert tuple(small.bank.coefficient_maps.shape) == (dim * templates,)
+    assert plan.coefficient_params == 3 * dim + dim * templates
+    maps = to_numpy(small.bank.coefficient_maps).reshape(dim, templates)
+    np.testing.assert_allclose(maps @ maps.T, np.eye(dim), atol=1e-5)
+    bank = to_numpy(small.bank.entries)
+    for layer in small.layers:
+        spec = layer.sharing
+        assert spec.coefficient_map == group.coefficient_map
+        embedding = to_numpy(layer.coefficients)
+        assert embedding.shape == (1, dim)
+        coefficients = embedding @ maps[:, : spec.templates]
+        window = bank[spec.start + (spec.offset + np.arange(spec.read_length))
+                      % spec.size]
+        expected = coefficients @ window.reshape(spec.templates, -1)
+        np.testing.assert_allclose(
+            to_numpy(layer.kernel).reshape(-1), spec.scale * expected[0],
+            rtol=1e-4, atol=1e-6)
+
+
+def test_emb_map_is_one_variable_saved_once(tmp_path):
+    small = keras_ssn.convert(mlp(), 2.0, share="emb", groups="type", seed=0)
+    path = str(tmp_path / "m.keras")
+    small.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(to_numpy(loaded.bank.coefficient_maps),
+                                  to_numpy(small.bank.coefficient_maps))
+    maps = [v for v in loaded.trainable_variables if v.name == "coefficient_maps"]
+    assert len(maps) == 1
+
+
+def test_too_small_budget_for_learned_upsampling_names_the_smallest():
+    model = MODELS["residual_cnn"]()
+    with pytest.raises(ValueError, match="smallest budget that fits") as info:
+        keras_ssn.convert(model, 0.01, upsample="wavg")
+    smallest = int(re.search(r"here is (\d+)", str(info.value)).group(1))
+    fits = keras_ssn.convert(model, smallest, upsample="wavg")
+    assert keras_ssn.count_trainable(fits) == smallest
+
+
+def test_weight_decay_skips_every_generation_parameter():
+    for options in ({"share": "emb", "fraction": 3.0},
+                    {"upsample": "mask", "fraction": 0.05},
+                    {"upsample": "wavg", "fraction": 0.05}):
+        options = dict(options)
+        small = keras_ssn.convert(mlp(), options.pop("fraction"), seed=0, **options)
+        small.compile(optimizer=keras.optimizers.AdamW(weight_decay=0.1), loss="mse")
+        learned = [v for v in small.trainable_variables
+                   if v.name in GENERATION_PARAM_NAMES]
+        assert learned
+        assert not any(small.optimizer._use_weight_decay(v) for v in learned)
+        assert small.optimizer._use_weight_decay(small.bank.entries)
+
+
+def test_summary_names_each_layers_method():
+    small = keras_ssn.convert(MODELS["nested"](), 0.3, groups="type", share="emb",
+                              upsample="mask")
+    lines = []
+    report = keras_ssn.summary(small, print_fn=lines.append)
+    methods = {e.method for g in report.groups for e in g.entries}
+    assert methods <= {"emb", "mask", "direct"} and "emb" in methods
+    assert "upsample (mask)" in lines[0] and "combine (emb)" in lines[0]
+    assert report.groups[0].coefficient_map_params > 0
+
+
+def test_unknown_options_raise():
+    with pytest.raises(ValueError, match="placement must be one of"):
+        keras_ssn.convert(mlp(), 0.1, placement="random")
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        keras_ssn.convert(mlp(), 0.1, upsample="nearest")
