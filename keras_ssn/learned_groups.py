@@ -8,7 +8,6 @@ learned to mix the bank alike end up in the same parameter group.
 
 import keras
 import numpy as np
-from sklearn.cluster import KMeans
 
 from keras_ssn.convert import apply_plan
 from keras_ssn.convert import check_model
@@ -88,6 +87,8 @@ def learn_groups(
     vectors = np.stack(
         [_mixing_weights(layers[path].coefficients) for path in paths]
     )
+    from sklearn.cluster import KMeans  # imported here: only this step needs it
+
     labels = KMeans(num_groups, n_init=10, random_state=seed).fit_predict(vectors)
     return {path: int(label) for path, label in zip(paths, labels)}
 
