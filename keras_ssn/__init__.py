@@ -13,8 +13,13 @@ from keras_ssn.convert import materialize
 from keras_ssn.layer_paths import count_trainable
 from keras_ssn.learned_groups import learn_groups
 from keras_ssn.layers import SharedConv1D
+from keras_ssn.layers import SharedConv1DTranspose
 from keras_ssn.layers import SharedConv2D
+from keras_ssn.layers import SharedConv2DTranspose
 from keras_ssn.layers import SharedConv3D
+from keras_ssn.layers import SharedConv3DTranspose
+from keras_ssn.layers import SharedDepthwiseConv1D
+from keras_ssn.layers import SharedDepthwiseConv2D
 from keras_ssn.layers import SharedDense
 from keras_ssn.layers import SharedEinsumDense
 from keras_ssn.layers import SharedEmbedding

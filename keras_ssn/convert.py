@@ -1,6 +1,7 @@
 """`convert()` a Keras model to share its weights, and `materialize()` it back."""
 
 import math
+import re
 import warnings
 
 import keras
@@ -17,6 +18,7 @@ from keras_ssn.layers import GENERATION_PARAM_NAMES
 from keras_ssn.layers import LAYER_FAMILIES
 from keras_ssn.layers import NORMALIZATION_CLASSES
 from keras_ssn.layers import is_shared
+from keras_ssn.layers import owned_variable
 from keras_ssn.layers import share_in_place
 from keras_ssn.layers import shared_class_for
 from keras_ssn.mapping import assign_groups
@@ -43,6 +45,8 @@ def convert(
     upsample="inter",
     max_templates=8,
     placement="consecutive",
+    exclude=None,
+    min_size=0,
     seed=None,
     strict=False,
 ):
@@ -80,6 +84,12 @@ def convert(
             (each layer reads on from where the previous one stopped,
             wrapping around) or `"sliding"` (windows spread evenly, so every
             entry is read about equally often).
+        exclude: Layers to keep unshared: a layer name, a layer path (as
+            `summary()` prints it), a regular expression that fully matches
+            a name or a path, a list of those, or a predicate that takes a
+            layer and returns `True` to keep it unshared.
+        min_size: Layers whose weight has fewer entries keep it unshared
+            (small weights gain little from sharing).
         seed: Optional integer seed for the bank, coefficients and random
             groups.
         strict: If `True`, raise `UnsupportedLayerError` for any layer with
@@ -95,7 +105,8 @@ def convert(
     original = count_trainable(model)
     target = resolve_budget(budget, original)
     copy = copy_model(model)
-    candidates, unshared_layers = find_shareable(copy, strict)
+    exclusion = layer_filter(exclude, min_size)
+    candidates, unshared_layers = find_shareable(copy, strict, exclusion)
     if not candidates:
         raise ValueError(
             f"Model '{model.name}' has no layer whose weight can be shared "
@@ -259,7 +270,20 @@ def copy_model(model):
     return copy
 
 
-def find_shareable(model, strict):
+def find_shareable(model, strict, exclusion=None):
+    """Splits a model's layers with trainable weights into shareable and not.
+
+    Args:
+        model: The model copy to convert.
+        strict: Raise `UnsupportedLayerError` for layers that cannot be
+            shared (normalization layers and excluded layers aside).
+        exclusion: Optional function `(path, layer, weight_size)` returning the
+            reason a shareable layer stays unshared, or `None`.
+
+    Returns:
+        `(candidates, unshared)`: `(path, layer, shared_class)` tuples, and
+        report entries for the layers that keep their weights.
+    """
     candidates = []
     unshared = []
     for path, layer in walk_layers(model):
@@ -268,6 +292,12 @@ def find_shareable(model, strict):
             continue
         shared_class = shared_class_for(layer)
         reason = _reason_not_shared(layer, shared_class)
+        if reason is None and exclusion is not None:
+            size = math.prod(owned_variable(layer, shared_class.shared_weight).shape)
+            excluded = exclusion(path, layer, size)
+            if excluded:
+                unshared.append(_unshared_entry(path, layer, params, excluded))
+                continue
         if reason is None:
             candidates.append((path, layer, shared_class))
             continue
@@ -277,14 +307,7 @@ def find_shareable(model, strict):
                 f"{reason}. Pass strict=False to keep it unshared (it then "
                 "counts toward the budget with its own weights)."
             )
-        unshared.append(
-            {
-                "path": path,
-                "class_name": type(layer).__name__,
-                "params": params,
-                "reason": reason,
-            }
-        )
+        unshared.append(_unshared_entry(path, layer, params, reason))
     skipped = [e for e in unshared if "no shared variant" in e["reason"]]
     if skipped:
         warnings.warn(
@@ -293,6 +316,72 @@ def find_shareable(model, strict):
             stacklevel=3,
         )
     return candidates, unshared
+
+
+def _unshared_entry(path, layer, params, reason):
+    return {
+        "path": path,
+        "class_name": type(layer).__name__,
+        "params": params,
+        "reason": reason,
+    }
+
+
+def layer_filter(exclude, min_size):
+    """The `exclusion` function of `find_shareable` for `exclude=` and `min_size=`.
+
+    Returns:
+        A function `(path, layer, weight_size)` that returns why a layer
+        stays unshared, or `None` to share it; `None` if nothing is excluded.
+    """
+    if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)):
+        raise TypeError(f"min_size must be an int; received {min_size!r}.")
+    matches = _exclusion_matcher(exclude)
+    if matches is None and not min_size:
+        return None
+
+    def exclusion(path, layer, size):
+        if matches is not None and matches(path, layer):
+            return "excluded by exclude="
+        if size < min_size:
+            return f"its weight has {size} entries, fewer than min_size={min_size}"
+        return None
+
+    return exclusion
+
+
+def _exclusion_matcher(exclude):
+    if exclude is None:
+        return None
+    if callable(exclude):
+        return lambda path, layer: bool(exclude(layer))
+    patterns = [exclude] if isinstance(exclude, str) else exclude
+    if not isinstance(patterns, (list, tuple, set)) or not all(
+        isinstance(p, str) for p in patterns
+    ):
+        raise TypeError(
+            "exclude must be a layer name, path or regular expression, a list "
+            f"of those, or a function of a layer; received {exclude!r}."
+        )
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as error:
+            raise ValueError(
+                f"exclude pattern {pattern!r} is not a valid regular "
+                f"expression ({error}). Escape it with re.escape() to match a "
+                "name literally."
+            ) from None
+
+    def matches(path, layer):
+        return any(
+            path == p.pattern or layer.name == p.pattern
+            or p.fullmatch(path) or p.fullmatch(layer.name)
+            for p in compiled
+        )
+
+    return matches
 
 
 def _own_trainable(layer):
@@ -307,7 +396,7 @@ def _reason_not_shared(layer, shared_class):
             return "normalization layers keep their own weights"
         return f"no shared variant of {type(layer).__name__}"
     name = shared_class.shared_weight
-    variable = getattr(layer, "_" + name, None)
+    variable = owned_variable(layer, name)
     if variable is None or not variable.trainable:
         return f"its {name} is not a trainable variable"
     if getattr(layer, f"{name}_constraint", None) is not None:
@@ -320,7 +409,7 @@ def _reason_not_shared(layer, shared_class):
 
 
 def shared_weight(path, layer, shared_class):
-    variable = getattr(layer, "_" + shared_class.shared_weight)
+    variable = owned_variable(layer, shared_class.shared_weight)
     shape = tuple(variable.shape)
     stddev = float(np.std(ops.convert_to_numpy(variable)))
     if not stddev > 0:
@@ -356,7 +445,7 @@ def _copy_weights(model, plain):
         sources = own_variables(layer)
         if is_shared(layer):
             generated = ops.convert_to_numpy(layer.generate_weight())
-            getattr(target, "_" + layer.shared_weight).assign(generated)
+            owned_variable(target, layer.shared_weight).assign(generated)
             by_name = {v.name: v for v in own_variables(target)}
             for variable in sources:
                 if variable.name not in GENERATION_PARAM_NAMES:

@@ -59,11 +59,14 @@ def combine_templates(templates, coefficients, share="wavg"):
     """
     if share == "avg":
         return ops.mean(templates, axis=0)
-    if share == "softmax":
-        return ops.matmul(ops.softmax(coefficients, axis=-1), templates)[0]
     if coefficients is None:
         return templates[0]
-    return ops.matmul(coefficients, templates)[0]
+    if share == "softmax":
+        coefficients = ops.softmax(coefficients, axis=-1)
+    # A broadcast multiply and a sum over templates, not a (1, K) @ (K, n)
+    # matmul: XLA fuses it with the reads and the scale, and the gradient
+    # with respect to the bank with the accumulation into the bank.
+    return ops.sum(ops.transpose(coefficients) * templates, axis=0)
 
 
 def embedded_coefficients(embedding, coefficient_maps, spec):
@@ -102,12 +105,25 @@ def upsample_template(template, matrix_shape):
         source = template.shape[axis]
         if source == target:
             continue
-        low, high, fraction = bilinear_axis(source, target)
-        fraction = np.expand_dims(fraction, 1 - axis)
-        template = ops.take(template, low, axis=axis) * (1.0 - fraction) + (
-            ops.take(template, high, axis=axis) * fraction
+        low, fraction = bilinear_axis(source, target)
+        # Each output blends entries `low` and `low + 1` (clamped), so one
+        # gather of (entry, next entry) pairs serves both: one gather, and
+        # one scatter-add in the gradient, per axis.
+        following = ops.concatenate(
+            [_drop_first(template, axis), _last(template, axis)], axis=axis
         )
+        pairs = ops.take(ops.stack([template, following], axis=-1), low, axis=axis)
+        fraction = np.expand_dims(fraction, 1 - axis)
+        template = pairs[..., 0] * (1.0 - fraction) + pairs[..., 1] * fraction
     return template
+
+
+def _drop_first(matrix, axis):
+    return matrix[1:] if axis == 0 else matrix[:, 1:]
+
+
+def _last(matrix, axis):
+    return matrix[-1:] if axis == 0 else matrix[:, -1:]
 
 
 @functools.lru_cache(maxsize=256)
@@ -115,15 +131,15 @@ def bilinear_axis(source, target):
     """Sample positions of a bilinear resize from `source` to `target` points.
 
     Returns:
-        `(low, high, fraction)`: for every output point, the two input points
-        it blends and the weight of the second one.
+        `(low, fraction)`: for every output point, the first of the two
+        input points it blends (the second is the next one, clamped to the
+        last) and the weight of the second.
     """
     position = (np.arange(target) + 0.5) * source / target - 0.5
     position = np.clip(position, 0, source - 1)
     low = np.floor(position).astype("int32")
-    high = np.minimum(low + 1, source - 1).astype("int32")
     fraction = (position - low).astype("float32")
-    return low, high, fraction
+    return low, fraction
 
 
 def bilinear_gain(source_shape, target_shape):
@@ -136,7 +152,7 @@ def bilinear_gain(source_shape, target_shape):
     """
     gain = 1.0
     for source, target in zip(source_shape, target_shape):
-        _, _, fraction = bilinear_axis(source, target)
+        _, fraction = bilinear_axis(source, target)
         gain *= float(np.mean((1 - fraction) ** 2 + fraction**2))
     return math.sqrt(gain)
 

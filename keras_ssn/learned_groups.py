@@ -13,6 +13,7 @@ from keras_ssn.convert import apply_plan
 from keras_ssn.convert import check_model
 from keras_ssn.convert import copy_model
 from keras_ssn.convert import find_shareable
+from keras_ssn.convert import layer_filter
 from keras_ssn.convert import resolve_budget
 from keras_ssn.convert import shared_weight
 from keras_ssn.layer_paths import count_trainable
@@ -33,6 +34,8 @@ def learn_groups(
     optimizer="adam",
     batch_size=None,
     steps_per_epoch=None,
+    exclude=None,
+    min_size=0,
     seed=None,
     verbose="auto",
 ):
@@ -54,6 +57,9 @@ def learn_groups(
         optimizer: Optimizer for the pretraining, as `compile` takes it.
         batch_size: Batch size when `data` holds arrays.
         steps_per_epoch: Steps per epoch, needed for endless generators.
+        exclude: Layers to keep unshared, as in `convert()`; pass the same
+            value to both.
+        min_size: Smallest weight to share, as in `convert()`.
         seed: Seed for the pretraining model and for k-means.
         verbose: Passed to `fit`: `"auto"` shows Keras's progress bar.
 
@@ -63,7 +69,9 @@ def learn_groups(
     """
     check_model(model)
     copy = copy_model(model)
-    candidates, _ = find_shareable(copy, strict=False)
+    candidates, _ = find_shareable(
+        copy, strict=False, exclusion=layer_filter(exclude, min_size)
+    )
     paths = [path for path, _, _ in candidates]
     if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)):
         raise TypeError(f"num_groups must be an int; received {num_groups!r}.")

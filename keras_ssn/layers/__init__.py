@@ -6,33 +6,31 @@ from keras_ssn.layers.base import COEFFICIENTS_NAME
 from keras_ssn.layers.base import GENERATION_PARAM_NAMES
 from keras_ssn.layers.base import SharedWeightMixin
 from keras_ssn.layers.base import share_in_place
+from keras_ssn.layers.base import owned_variable
+from keras_ssn.layers.conv import CONV_CLASSES
 from keras_ssn.layers.conv import SharedConv1D
+from keras_ssn.layers.conv import SharedConv1DTranspose
 from keras_ssn.layers.conv import SharedConv2D
+from keras_ssn.layers.conv import SharedConv2DTranspose
 from keras_ssn.layers.conv import SharedConv3D
+from keras_ssn.layers.conv import SharedConv3DTranspose
+from keras_ssn.layers.conv import SharedDepthwiseConv1D
+from keras_ssn.layers.conv import SharedDepthwiseConv2D
 from keras_ssn.layers.dense import SharedDense
 from keras_ssn.layers.dense import SharedEinsumDense
 from keras_ssn.layers.embedding import SharedEmbedding
 
 SHARED_CLASSES = {
     cls.base_class: cls
-    for cls in (
-        SharedDense,
-        SharedEinsumDense,
-        SharedConv1D,
-        SharedConv2D,
-        SharedConv3D,
-        SharedEmbedding,
-    )
+    for cls in (SharedDense, SharedEinsumDense, SharedEmbedding, *CONV_CLASSES)
 }
 
 # The layer family each shareable class belongs to, for `groups="type"`.
 LAYER_FAMILIES = {
     keras.layers.Dense: "dense",
     keras.layers.EinsumDense: "dense",
-    keras.layers.Conv1D: "conv",
-    keras.layers.Conv2D: "conv",
-    keras.layers.Conv3D: "conv",
     keras.layers.Embedding: "embedding",
+    **{cls.base_class: "conv" for cls in CONV_CLASSES},
 }
 
 NORMALIZATION_CLASSES = (

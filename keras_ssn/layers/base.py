@@ -203,11 +203,51 @@ def share_in_place(layer, shared_class, spec, seed=None):
         spec: The layer's `LayerSpec`.
         seed: Optional seed for the coefficient initializer.
     """
+    attribute = _weight_attribute(layer, shared_class.shared_weight)
     layer._tracker.unlock()
     try:
-        delattr(layer, "_" + shared_class.shared_weight)
+        delattr(layer, attribute)
         layer.__class__ = shared_class
         layer._set_sharing(spec)
         layer._build_coefficients(seed)
     finally:
         layer._tracker.lock()
+
+
+def owned_variable(layer, name):
+    """The variable a plain layer holds as its weight `name`, or `None`.
+
+    Keras layers keep a weight either behind a property over a private
+    attribute (`Dense._kernel`) or as a plain attribute
+    (`DepthwiseConv2D.kernel`).
+    """
+    attribute = _weight_attribute(layer, name)
+    return None if attribute is None else layer.__dict__[attribute]
+
+
+def _weight_attribute(layer, name):
+    for attribute in ("_" + name, name):
+        if isinstance(layer.__dict__.get(attribute), keras.Variable):
+            return attribute
+    return None
+
+
+def generated_weight_property(name):
+    """The class property through which a shared layer's code reads `name`.
+
+    Reading it generates the weight from the bank. Base classes that assign
+    the weight as a plain attribute in `build()` assign `None` here (the
+    mixin skips creating it), which is ignored.
+    """
+
+    def get(self):
+        return self._generated_weight()
+
+    def set(self, value):
+        if value is not None:
+            raise AttributeError(
+                f"`{name}` of layer '{self.name}' is generated from the "
+                "model's weight bank and cannot be assigned."
+            )
+
+    return property(get, set, doc=f"The `{name}` generated from the bank.")

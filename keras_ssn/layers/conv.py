@@ -1,38 +1,48 @@
-"""Shared variants of `Conv1D`, `Conv2D` and `Conv3D`."""
+"""Shared variants of the convolution layers with one kernel.
+
+Standard, depthwise and transposed convolutions all read one `kernel`; the
+shared variants generate it from the model's weight bank.
+"""
 
 import keras
 
 from keras_ssn.layers.base import SharedWeightMixin
+from keras_ssn.layers.base import generated_weight_property
 
 
-@keras.saving.register_keras_serializable(package="keras_ssn")
-class SharedConv1D(SharedWeightMixin, keras.layers.Conv1D):
-    """`Conv1D` whose kernel is generated from the model's weight bank."""
-
-    base_class = keras.layers.Conv1D
-
-    @property
-    def kernel(self):
-        return self._generated_weight()
-
-
-@keras.saving.register_keras_serializable(package="keras_ssn")
-class SharedConv2D(SharedWeightMixin, keras.layers.Conv2D):
-    """`Conv2D` whose kernel is generated from the model's weight bank."""
-
-    base_class = keras.layers.Conv2D
-
-    @property
-    def kernel(self):
-        return self._generated_weight()
+def _shared_conv(base_class):
+    """Defines and registers the shared variant of one convolution class."""
+    name = f"Shared{base_class.__name__}"
+    doc = f"`{base_class.__name__}` whose kernel is generated from the model's weight bank."
+    cls = type(
+        name,
+        (SharedWeightMixin, base_class),
+        {
+            "__doc__": doc,
+            "__module__": __name__,
+            "base_class": base_class,
+            "kernel": generated_weight_property("kernel"),
+        },
+    )
+    return keras.saving.register_keras_serializable(package="keras_ssn")(cls)
 
 
-@keras.saving.register_keras_serializable(package="keras_ssn")
-class SharedConv3D(SharedWeightMixin, keras.layers.Conv3D):
-    """`Conv3D` whose kernel is generated from the model's weight bank."""
+SharedConv1D = _shared_conv(keras.layers.Conv1D)
+SharedConv2D = _shared_conv(keras.layers.Conv2D)
+SharedConv3D = _shared_conv(keras.layers.Conv3D)
+SharedDepthwiseConv1D = _shared_conv(keras.layers.DepthwiseConv1D)
+SharedDepthwiseConv2D = _shared_conv(keras.layers.DepthwiseConv2D)
+SharedConv1DTranspose = _shared_conv(keras.layers.Conv1DTranspose)
+SharedConv2DTranspose = _shared_conv(keras.layers.Conv2DTranspose)
+SharedConv3DTranspose = _shared_conv(keras.layers.Conv3DTranspose)
 
-    base_class = keras.layers.Conv3D
-
-    @property
-    def kernel(self):
-        return self._generated_weight()
+CONV_CLASSES = (
+    SharedConv1D,
+    SharedConv2D,
+    SharedConv3D,
+    SharedDepthwiseConv1D,
+    SharedDepthwiseConv2D,
+    SharedConv1DTranspose,
+    SharedConv2DTranspose,
+    SharedConv3DTranspose,
+)

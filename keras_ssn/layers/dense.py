@@ -3,6 +3,7 @@
 import keras
 
 from keras_ssn.layers.base import SharedWeightMixin
+from keras_ssn.layers.base import generated_weight_property
 
 
 @keras.saving.register_keras_serializable(package="keras_ssn")
@@ -11,9 +12,7 @@ class SharedDense(SharedWeightMixin, keras.layers.Dense):
 
     base_class = keras.layers.Dense
 
-    @property
-    def kernel(self):
-        return self._generated_weight()
+    kernel = generated_weight_property("kernel")
 
 
 @keras.saving.register_keras_serializable(package="keras_ssn")
@@ -22,6 +21,4 @@ class SharedEinsumDense(SharedWeightMixin, keras.layers.EinsumDense):
 
     base_class = keras.layers.EinsumDense
 
-    @property
-    def kernel(self):
-        return self._generated_weight()
+    kernel = generated_weight_property("kernel")

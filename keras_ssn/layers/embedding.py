@@ -3,6 +3,7 @@
 import keras
 
 from keras_ssn.layers.base import SharedWeightMixin
+from keras_ssn.layers.base import generated_weight_property
 
 
 @keras.saving.register_keras_serializable(package="keras_ssn")
@@ -12,6 +13,4 @@ class SharedEmbedding(SharedWeightMixin, keras.layers.Embedding):
     shared_weight = "embeddings"
     base_class = keras.layers.Embedding
 
-    @property
-    def embeddings(self):
-        return self._generated_weight()
+    embeddings = generated_weight_property("embeddings")
