@@ -23,6 +23,17 @@ from keras_ssn.layers import SharedDepthwiseConv2D
 from keras_ssn.layers import SharedDense
 from keras_ssn.layers import SharedEinsumDense
 from keras_ssn.layers import SharedEmbedding
+from keras_ssn.layers import SharedGRU
+from keras_ssn.layers import SharedGRUCell
+from keras_ssn.layers import SharedLSTM
+from keras_ssn.layers import SharedLSTMCell
+from keras_ssn.layers import SharedMultiHeadAttention
+from keras_ssn.layers import SharedSeparableConv1D
+from keras_ssn.layers import SharedSeparableConv2D
+from keras_ssn.layers import SharedSimpleRNN
+from keras_ssn.layers import SharedSimpleRNNCell
+from keras_ssn.layers import register_shared_layer
+from keras_ssn.layers import shared_variant
 from keras_ssn.models import SharedFunctional
 from keras_ssn.models import SharedSequential
 from keras_ssn.report import summary

@@ -1,8 +1,6 @@
 """`convert()` a Keras model to share its weights, and `materialize()` it back."""
 
 import math
-import re
-import warnings
 
 import keras
 import numpy as np
@@ -14,26 +12,25 @@ from keras_ssn.bank import WeightBank
 from keras_ssn.layer_paths import count_trainable
 from keras_ssn.layer_paths import own_variables
 from keras_ssn.layer_paths import walk_layers
-from keras_ssn.layers import GENERATION_PARAM_NAMES
-from keras_ssn.layers import LAYER_FAMILIES
-from keras_ssn.layers import NORMALIZATION_CLASSES
+from keras_ssn.layers import SharedContainerMixin
+from keras_ssn.layers import SharedWeightMixin
+from keras_ssn.layers import describes_its_sublayers
+from keras_ssn.layers import is_container
+from keras_ssn.layers import is_generation_param
 from keras_ssn.layers import is_shared
 from keras_ssn.layers import owned_variable
 from keras_ssn.layers import share_in_place
-from keras_ssn.layers import shared_class_for
 from keras_ssn.mapping import assign_groups
 from keras_ssn.models import BankOwnerMixin
 from keras_ssn.models import shared_model_class
 from keras_ssn.plan import PLACEMENTS
-from keras_ssn.plan import SharedWeight
 from keras_ssn.plan import plan_sharing
+from keras_ssn.selection import UnsupportedLayerError  # noqa: F401 (re-exported)
+from keras_ssn.selection import find_shareable
+from keras_ssn.selection import layer_filter
 
 SHARE_METHODS = ("wavg", "emb", "avg")
 UPSAMPLE_METHODS = ("inter", "repeat", "mask", "wavg")
-
-
-class UnsupportedLayerError(TypeError):
-    """A layer with trainable weights cannot be shared and `strict=True`."""
 
 
 def convert(
@@ -109,17 +106,18 @@ def convert(
     candidates, unshared_layers = find_shareable(copy, strict, exclusion)
     if not candidates:
         raise ValueError(
-            f"Model '{model.name}' has no layer whose weight can be shared "
-            "(Dense, EinsumDense, Conv1D/2D/3D, Embedding with trainable "
-            f"weights). Unshared layers: {[e['path'] for e in unshared_layers]}."
+            f"Model '{model.name}' has no layer whose weight can be shared. "
+            f"Layers with trainable weights: "
+            f"{[(e['path'], e['reason']) for e in unshared_layers]}."
         )
-    weights = [shared_weight(path, layer, cls) for path, layer, cls in candidates]
+    weights = [w for c in candidates for w in c.shared_weights()]
     group_ids = assign_groups(
         [w.path for w in weights],
-        [LAYER_FAMILIES[type(layer)] for _, layer, _ in candidates],
+        [c.family for c in candidates for _ in c.weight_paths()],
         [w.shape for w in weights],
         groups=groups,
         seed=seed,
+        layer_paths=[c.path for c in candidates for _ in c.weight_paths()],
     )
     plan = plan_sharing(
         weights,
@@ -140,9 +138,8 @@ def apply_plan(copy, candidates, plan, seed=None):
 
     Args:
         copy: The model copy to convert in place.
-        candidates: `(path, layer, shared_class)` tuples from
-            `find_shareable()`.
-        plan: The `SharingPlan` covering every candidate path.
+        candidates: `Candidate`s from `find_shareable()`.
+        plan: The `SharingPlan` covering every candidate's weights.
         seed: Optional seed for the bank and coefficient initializers.
 
     Returns:
@@ -159,12 +156,30 @@ def apply_plan(copy, candidates, plan, seed=None):
         ),
         name="weight_bank",
     )
-    for index, (path, layer, shared_class) in enumerate(candidates):
-        layer_seed = None if seed is None else seed + index + 1
-        share_in_place(layer, shared_class, plan.layers[path], seed=layer_seed)
+    for index, candidate in enumerate(candidates):
+        share_candidate(candidate, plan, None if seed is None else seed + index + 1)
     copy.__class__ = shared_model_class(copy)
     copy.attach_bank(bank, plan)
     return copy
+
+
+def share_candidate(candidate, plan, seed=None):
+    """Turns one candidate layer (and its parts) into its shared variant."""
+    sharing = {}
+    for path, (part, _, name) in candidate.weight_paths().items():
+        sharing.setdefault(part, {})[name] = plan.weights[path]
+    if not is_container(candidate.shared_class):
+        share_in_place(candidate.layer, candidate.shared_class, sharing[""], seed)
+        return
+    for part, owner, owner_class in candidate.parts:
+        share_in_place(owner, owner_class, sharing[part], seed)
+    layer = candidate.layer
+    layer._tracker.unlock()
+    try:
+        layer.__class__ = candidate.shared_class
+        layer._set_sharing(sharing)
+    finally:
+        layer._tracker.lock()
 
 
 def materialize(model):
@@ -270,164 +285,20 @@ def copy_model(model):
     return copy
 
 
-def find_shareable(model, strict, exclusion=None):
-    """Splits a model's layers with trainable weights into shareable and not.
-
-    Args:
-        model: The model copy to convert.
-        strict: Raise `UnsupportedLayerError` for layers that cannot be
-            shared (normalization layers and excluded layers aside).
-        exclusion: Optional function `(path, layer, weight_size)` returning the
-            reason a shareable layer stays unshared, or `None`.
-
-    Returns:
-        `(candidates, unshared)`: `(path, layer, shared_class)` tuples, and
-        report entries for the layers that keep their weights.
-    """
-    candidates = []
-    unshared = []
-    for path, layer in walk_layers(model):
-        params = sum(math.prod(v.shape) for v in _own_trainable(layer))
-        if not params:
-            continue
-        shared_class = shared_class_for(layer)
-        reason = _reason_not_shared(layer, shared_class)
-        if reason is None and exclusion is not None:
-            size = math.prod(owned_variable(layer, shared_class.shared_weight).shape)
-            excluded = exclusion(path, layer, size)
-            if excluded:
-                unshared.append(_unshared_entry(path, layer, params, excluded))
-                continue
-        if reason is None:
-            candidates.append((path, layer, shared_class))
-            continue
-        if strict and not isinstance(layer, NORMALIZATION_CLASSES):
-            raise UnsupportedLayerError(
-                f"Layer '{path}' ({type(layer).__name__}) cannot be shared: "
-                f"{reason}. Pass strict=False to keep it unshared (it then "
-                "counts toward the budget with its own weights)."
-            )
-        unshared.append(_unshared_entry(path, layer, params, reason))
-    skipped = [e for e in unshared if "no shared variant" in e["reason"]]
-    if skipped:
-        warnings.warn(
-            "These layers have no shared variant and keep their own weights: "
-            + ", ".join(f"{e['path']} ({e['class_name']})" for e in skipped),
-            stacklevel=3,
-        )
-    return candidates, unshared
-
-
-def _unshared_entry(path, layer, params, reason):
-    return {
-        "path": path,
-        "class_name": type(layer).__name__,
-        "params": params,
-        "reason": reason,
-    }
-
-
-def layer_filter(exclude, min_size):
-    """The `exclusion` function of `find_shareable` for `exclude=` and `min_size=`.
-
-    Returns:
-        A function `(path, layer, weight_size)` that returns why a layer
-        stays unshared, or `None` to share it; `None` if nothing is excluded.
-    """
-    if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)):
-        raise TypeError(f"min_size must be an int; received {min_size!r}.")
-    matches = _exclusion_matcher(exclude)
-    if matches is None and not min_size:
-        return None
-
-    def exclusion(path, layer, size):
-        if matches is not None and matches(path, layer):
-            return "excluded by exclude="
-        if size < min_size:
-            return f"its weight has {size} entries, fewer than min_size={min_size}"
-        return None
-
-    return exclusion
-
-
-def _exclusion_matcher(exclude):
-    if exclude is None:
-        return None
-    if callable(exclude):
-        return lambda path, layer: bool(exclude(layer))
-    patterns = [exclude] if isinstance(exclude, str) else exclude
-    if not isinstance(patterns, (list, tuple, set)) or not all(
-        isinstance(p, str) for p in patterns
-    ):
-        raise TypeError(
-            "exclude must be a layer name, path or regular expression, a list "
-            f"of those, or a function of a layer; received {exclude!r}."
-        )
-    compiled = []
-    for pattern in patterns:
-        try:
-            compiled.append(re.compile(pattern))
-        except re.error as error:
-            raise ValueError(
-                f"exclude pattern {pattern!r} is not a valid regular "
-                f"expression ({error}). Escape it with re.escape() to match a "
-                "name literally."
-            ) from None
-
-    def matches(path, layer):
-        return any(
-            path == p.pattern or layer.name == p.pattern
-            or p.fullmatch(path) or p.fullmatch(layer.name)
-            for p in compiled
-        )
-
-    return matches
-
-
-def _own_trainable(layer):
-    if not layer.trainable:
-        return []
-    return [v for v in layer._trainable_variables if v.trainable]
-
-
-def _reason_not_shared(layer, shared_class):
-    if shared_class is None:
-        if isinstance(layer, NORMALIZATION_CLASSES):
-            return "normalization layers keep their own weights"
-        return f"no shared variant of {type(layer).__name__}"
-    name = shared_class.shared_weight
-    variable = owned_variable(layer, name)
-    if variable is None or not variable.trainable:
-        return f"its {name} is not a trainable variable"
-    if getattr(layer, f"{name}_constraint", None) is not None:
-        return f"its {name} has a constraint, which a generated weight cannot keep"
-    if getattr(layer, "quantization_mode", None):
-        return "it is quantized"
-    if getattr(layer, "lora_enabled", False):
-        return "it has LoRA enabled"
-    return None
-
-
-def shared_weight(path, layer, shared_class):
-    variable = owned_variable(layer, shared_class.shared_weight)
-    shape = tuple(variable.shape)
-    stddev = float(np.std(ops.convert_to_numpy(variable)))
-    if not stddev > 0:
-        rows, cols = math.prod(shape[:-1]), shape[-1]
-        stddev = math.sqrt(2.0 / (rows + cols))
-    return SharedWeight(path=path, shape=shape, stddev=stddev)
-
-
 def _plain_config(config):
-    """Replaces every serialized shared layer by its base Keras layer."""
+    """Replaces every serialized shared layer by its base layer."""
     if isinstance(config, list):
         return [_plain_config(item) for item in config]
     if not isinstance(config, dict):
         return config
     config = {key: _plain_config(value) for key, value in config.items()}
     registered = config.get("registered_name")
-    if isinstance(registered, str) and registered.startswith("keras_ssn>"):
+    shared_class = None
+    if isinstance(registered, str) and isinstance(config.get("config"), dict):
         shared_class = keras.saving.get_registered_object(registered)
+    if isinstance(shared_class, type) and issubclass(
+        shared_class, (SharedWeightMixin, SharedContainerMixin)
+    ):
         layer_config = dict(config["config"])
         layer_config.pop("sharing", None)
         plain = keras.saving.serialize_keras_object(
@@ -440,22 +311,40 @@ def _plain_config(config):
 
 def _copy_weights(model, plain):
     targets = dict(walk_layers(plain))
+    opaque = set()  # sublayers of layers copied as a whole
     for path, layer in walk_layers(model):
-        target = targets[path]
+        if id(layer) in opaque:
+            continue
+        sublayers = layer._flatten_layers(include_self=False)
+        if sublayers and not (
+            describes_its_sublayers(layer) or isinstance(layer, SharedContainerMixin)
+        ):
+            # A custom layer kept whole: its sublayers may be named anew in
+            # the copy, so copy its variables in order.
+            opaque.update(id(sub) for sub in sublayers)
+            _copy_in_order(path, layer.weights, targets[path].weights)
+            continue
         sources = own_variables(layer)
+        if not sources and not is_shared(layer):
+            continue  # e.g. a Softmax inside MultiHeadAttention, named anew
+        target = targets[path]
         if is_shared(layer):
-            generated = ops.convert_to_numpy(layer.generate_weight())
-            owned_variable(target, layer.shared_weight).assign(generated)
+            for name in layer.shared_weights:
+                generated = ops.convert_to_numpy(layer.generate_weight(name))
+                owned_variable(target, name).assign(generated)
             by_name = {v.name: v for v in own_variables(target)}
             for variable in sources:
-                if variable.name not in GENERATION_PARAM_NAMES:
+                if not is_generation_param(variable):
                     by_name[variable.name].assign(variable)
             continue
-        destinations = own_variables(target)
-        if len(sources) != len(destinations):
-            raise ValueError(
-                f"internal error: layer '{path}' has {len(sources)} variables "
-                f"but its plain copy has {len(destinations)}."
-            )
-        for source, destination in zip(sources, destinations):
-            destination.assign(source)
+        _copy_in_order(path, sources, own_variables(target))
+
+
+def _copy_in_order(path, sources, destinations):
+    if len(sources) != len(destinations):
+        raise ValueError(
+            f"internal error: layer '{path}' has {len(sources)} variables "
+            f"but its plain copy has {len(destinations)}."
+        )
+    for source, destination in zip(sources, destinations):
+        destination.assign(source)

@@ -10,7 +10,7 @@ import math
 import numpy as np
 from keras import ops
 
-# How a layer's weight relates to its group's slice (see `LayerSpec.mode`).
+# How a layer's weight relates to its group's slice (see `WeightSpec.mode`).
 COMBINE = "combine"  # mixes `templates` full-size templates
 UPSAMPLE = "upsample"  # enlarges entries of a slice smaller than the weight
 WARP = "warp"  # resizes reduced templates read from the whole bank, then mixes
@@ -75,7 +75,7 @@ def embedded_coefficients(embedding, coefficient_maps, spec):
     Args:
         embedding: The layer's embedding, shape `(1, embedding_dim)`.
         coefficient_maps: 1-D tensor holding every group's map.
-        spec: The layer's `LayerSpec`; `spec.coefficient_map` is the
+        spec: The layer's `WeightSpec`; `spec.coefficient_map` is the
             `(start, embedding_dim, group_templates)` of its group's map.
 
     Returns:
@@ -162,7 +162,7 @@ def generate_weight(bank, spec, coefficients=None):
 
     Args:
         bank: 1-D tensor, the whole bank.
-        spec: The layer's `LayerSpec`.
+        spec: The layer's `WeightSpec`.
         coefficients: The layer's learned generation parameters, or `None`:
             template coefficients `(1, templates)` when combining, the mask
             `(copies,)` for `"mask"` upsampling, the piece mixes
@@ -200,7 +200,7 @@ def upsample_window(window, spec, coefficients=None):
 
     Args:
         window: The entries read, `spec.read_length` of them.
-        spec: The layer's `LayerSpec` in `"upsample"` mode.
+        spec: The layer's `WeightSpec` in `"upsample"` mode.
         coefficients: The mask or the piece mixes; `None` otherwise.
 
     Returns:

@@ -12,14 +12,11 @@ import numpy as np
 from keras_ssn.convert import apply_plan
 from keras_ssn.convert import check_model
 from keras_ssn.convert import copy_model
-from keras_ssn.convert import find_shareable
-from keras_ssn.convert import layer_filter
 from keras_ssn.convert import resolve_budget
-from keras_ssn.convert import shared_weight
 from keras_ssn.layer_paths import count_trainable
-from keras_ssn.layer_paths import walk_layers
-from keras_ssn.layers import is_shared
 from keras_ssn.plan import plan_warped
+from keras_ssn.selection import find_shareable
+from keras_ssn.selection import layer_filter
 
 
 def learn_groups(
@@ -64,23 +61,26 @@ def learn_groups(
         verbose: Passed to `fit`: `"auto"` shows Keras's progress bar.
 
     Returns:
-        A dict mapping every shareable layer path to a group id in
-        `range(num_groups)`, ready for `convert(model, budget, groups=...)`.
+        A dict mapping the path of every shareable weight (layer path, then
+        weight name) to a group id in `range(num_groups)`, ready for
+        `convert(model, budget, groups=...)`.
     """
     check_model(model)
     copy = copy_model(model)
     candidates, _ = find_shareable(
         copy, strict=False, exclusion=layer_filter(exclude, min_size)
     )
-    paths = [path for path, _, _ in candidates]
+    owners = {path: (owner, name) for c in candidates
+              for path, (_, owner, name) in c.weight_paths().items()}
+    paths = list(owners)
     if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)):
         raise TypeError(f"num_groups must be an int; received {num_groups!r}.")
     if not 1 <= num_groups <= len(paths):
         raise ValueError(
-            f"num_groups must be between 1 and the number of shareable layers "
+            f"num_groups must be between 1 and the number of shareable weights "
             f"({len(paths)}); received num_groups={num_groups}."
         )
-    weights = [shared_weight(*candidate) for candidate in candidates]
+    weights = [w for c in candidates for w in c.shared_weights()]
     original = count_trainable(model)
     plan = plan_warped(
         weights,
@@ -91,9 +91,8 @@ def learn_groups(
     pretrain = apply_plan(copy, candidates, plan, seed)
     pretrain.compile(optimizer=optimizer, loss=loss)
     _fit(pretrain, data, epochs, batch_size, steps_per_epoch, verbose)
-    layers = dict(_walk_shared(pretrain))
     vectors = np.stack(
-        [_mixing_weights(layers[path].coefficients) for path in paths]
+        [_mixing_weights(owner.coefficients[name]) for owner, name in owners.values()]
     )
     from sklearn.cluster import KMeans  # imported here: only this step needs it
 
@@ -112,10 +111,6 @@ def _fit(model, data, epochs, batch_size, steps_per_epoch, verbose):
         model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose)
         return
     model.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose)
-
-
-def _walk_shared(model):
-    return [(path, layer) for path, layer in walk_layers(model) if is_shared(layer)]
 
 
 def _mixing_weights(coefficients):

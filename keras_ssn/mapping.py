@@ -1,28 +1,31 @@
-"""Parameter mapping: which shared layers form a parameter group."""
+"""Parameter mapping: which shared weights form a parameter group."""
 
 import numpy as np
 
 STRATEGIES = ("single", "type", "shape")
 
 
-def assign_groups(paths, families, shapes, groups="single", seed=None):
-    """Gives every shareable layer a group id.
+def assign_groups(paths, families, shapes, groups="single", seed=None,
+                  layer_paths=None):
+    """Gives every shareable weight a group id.
 
     Args:
-        paths: Layer paths, one per shareable layer.
-        families: Layer family names (`"dense"`, `"conv"`, ...), one per layer.
-        shapes: Weight shapes, one per layer.
+        paths: Weight paths, one per shareable weight.
+        families: Layer family names (`"dense"`, `"conv"`, ...), one per weight.
+        shapes: Weight shapes, one per weight.
         groups: `"single"` (one group), `"type"` (one per layer family),
             `"shape"` (one per family and weight shape), an `int` N (N random
             non-empty groups, reproducible with `seed`), or a dict mapping
-            every layer path to a group id.
+            weight paths or layer paths (all the layer's shared weights) to
+            group ids, covering every weight.
         seed: Seed for random groups.
+        layer_paths: Path of the layer of each weight; defaults to `paths`.
 
     Returns:
-        A list of group ids, one per layer.
+        A list of group ids, one per weight.
     """
     if isinstance(groups, dict):
-        return _explicit_groups(paths, groups)
+        return _explicit_groups(paths, layer_paths or paths, groups)
     if isinstance(groups, bool) or not isinstance(groups, (str, int, np.integer)):
         raise TypeError(
             f"groups must be one of {STRATEGIES}, an int or a dict of layer "
@@ -46,7 +49,7 @@ def _random_groups(count, num_groups, seed):
     if not 1 <= num_groups <= count:
         raise ValueError(
             f"groups={num_groups} random groups need between 1 and the number "
-            f"of shareable layers ({count})."
+            f"of shareable weights ({count})."
         )
     rng = np.random.default_rng(seed)
     ids = np.concatenate(
@@ -56,13 +59,20 @@ def _random_groups(count, num_groups, seed):
     return [int(i) for i in ids]
 
 
-def _explicit_groups(paths, mapping):
-    unknown = sorted(set(mapping) - set(paths))
-    missing = [p for p in paths if p not in mapping]
+def _explicit_groups(paths, layer_paths, mapping):
+    known = set(paths) | set(layer_paths)
+    unknown = sorted(str(key) for key in set(mapping) - known)
+    missing = [
+        p for p, layer in zip(paths, layer_paths) if p not in mapping and layer not in mapping
+    ]
     if unknown or missing:
         raise ValueError(
-            "groups must map every shareable layer path to a group id. "
+            "groups must map every shareable weight (by its path, or by its "
+            "layer's path) to a group id. "
             f"Unknown paths: {unknown}. Missing paths: {missing}. "
-            f"Shareable layers: {list(paths)}."
+            f"Shareable weights: {list(paths)}."
         )
-    return [mapping[p] for p in paths]
+    return [
+        mapping[p] if p in mapping else mapping[layer]
+        for p, layer in zip(paths, layer_paths)
+    ]

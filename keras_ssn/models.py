@@ -80,9 +80,10 @@ class BankOwnerMixin:
     def _get_regularization_losses(self):
         losses = super()._get_regularization_losses()
         for layer in self.shared_layers():
-            regularizer = getattr(layer, f"{layer.shared_weight}_regularizer", None)
-            if regularizer is not None:
-                losses.append(regularizer(layer.generate_weight()))
+            for name in layer.shared_weights:
+                regularizer = layer.regularizer_of(name)
+                if regularizer is not None:
+                    losses.append(regularizer(layer.generate_weight(name)))
         return losses
 
 

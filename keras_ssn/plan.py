@@ -2,7 +2,7 @@
 
 All budget arithmetic lives in this module. `plan_sharing` turns a parameter
 budget into a bank size, one bank slice per parameter group and, for every
-shared layer, a `LayerSpec` that says how its weight is generated. The plan is
+shared layer, a `WeightSpec` that says how its weight is generated. The plan is
 plain data: it is stored in the model config and in every shared layer config,
 so a saved model is rebuilt exactly.
 """
@@ -24,8 +24,8 @@ _MAX_SETTLE_ROUNDS = 1000
 
 
 @dataclasses.dataclass(frozen=True)
-class LayerSpec:
-    """How one shared layer generates its weight from the bank.
+class WeightSpec:
+    """How one shared weight is generated from the bank.
 
     The layer reads `read_length` consecutive entries of its group's bank slice,
     starting at `offset` and wrapping around the end of the slice. In
@@ -131,7 +131,7 @@ class LayerSpec:
 
 @dataclasses.dataclass(frozen=True)
 class GroupSlice:
-    """One parameter group: its bank slice and the layers that read it.
+    """One parameter group: its bank slice and the weights generated from it.
 
     `coefficient_map` is `(start, embedding_dim, templates)` of the group's
     linear map in the bank's `coefficient_maps` when the group uses
@@ -142,7 +142,7 @@ class GroupSlice:
     start: int
     size: int
     stddev: float
-    layers: tuple
+    weights: tuple
     coefficient_map: tuple = None
 
     @property
@@ -153,7 +153,7 @@ class GroupSlice:
 
     def get_config(self):
         config = dataclasses.asdict(self)
-        config["layers"] = list(self.layers)
+        config["weights"] = list(self.weights)
         if self.coefficient_map is not None:
             config["coefficient_map"] = list(self.coefficient_map)
         return config
@@ -161,7 +161,7 @@ class GroupSlice:
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["layers"] = tuple(config["layers"])
+        config["weights"] = tuple(config["weights"])
         if config.get("coefficient_map") is not None:
             config["coefficient_map"] = tuple(config["coefficient_map"])
         return cls(**config)
@@ -177,7 +177,8 @@ class SharingPlan:
         unshared_params: Trainable parameters that stay in their own layers
             (biases, normalization layers, layers that are not shared).
         groups: List of `GroupSlice`.
-        layers: Dict mapping layer path to `LayerSpec`.
+        weights: Dict mapping each shared weight's path (layer path, then
+            weight name: `"encoder/dense/kernel"`) to its `WeightSpec`.
         unshared_layers: List of dicts `{"path", "class_name", "params",
             "reason"}` for layers with trainable weights that are not shared.
     """
@@ -186,13 +187,13 @@ class SharingPlan:
     bank_size: int
     unshared_params: int
     groups: tuple
-    layers: dict
+    weights: dict
     unshared_layers: tuple = ()
 
     @property
     def coefficient_params(self):
         """Learned generation parameters: per-layer ones and group maps."""
-        per_layer = sum(spec.num_coefficients for spec in self.layers.values())
+        per_layer = sum(spec.num_coefficients for spec in self.weights.values())
         return per_layer + self.coefficient_map_size
 
     @property
@@ -210,7 +211,7 @@ class SharingPlan:
             "bank_size": self.bank_size,
             "unshared_params": self.unshared_params,
             "groups": [group.get_config() for group in self.groups],
-            "layers": {p: s.get_config() for p, s in self.layers.items()},
+            "weights": {p: s.get_config() for p, s in self.weights.items()},
             "unshared_layers": [dict(entry) for entry in self.unshared_layers],
         }
 
@@ -221,8 +222,8 @@ class SharingPlan:
             bank_size=config["bank_size"],
             unshared_params=config["unshared_params"],
             groups=tuple(GroupSlice.from_config(g) for g in config["groups"]),
-            layers={
-                p: LayerSpec.from_config(s) for p, s in config["layers"].items()
+            weights={
+                p: WeightSpec.from_config(s) for p, s in config["weights"].items()
             },
             unshared_layers=tuple(dict(e) for e in config["unshared_layers"]),
         )
@@ -233,7 +234,7 @@ class SharedWeight:
     """A weight that the planner may generate from the bank.
 
     Args:
-        path: Path of the layer that owns the weight.
+        path: Path of the weight: its layer's path, then its name.
         shape: Shape of the weight.
         stddev: Standard deviation the layer's initializer gives it.
     """
@@ -360,7 +361,7 @@ def plan_sharing(
         bank_size=sum(sizes),
         unshared_params=int(unshared_params),
         groups=tuple(groups),
-        layers=specs,
+        weights=specs,
         unshared_layers=tuple(unshared_layers),
     )
     total = plan.bank_size + plan.coefficient_params + plan.unshared_params
@@ -400,7 +401,7 @@ def plan_warped(weights, unshared_params, budget, templates=4):
         rows, cols = math.prod(weight.shape[:-1]), weight.shape[-1]
         shape = reduced_template_shape(rows, cols, min(stride, rows * cols))
         gain = bilinear_gain(shape, (rows, cols)) / math.sqrt(templates)
-        specs[weight.path] = LayerSpec(
+        specs[weight.path] = WeightSpec(
             group=0,
             shape=tuple(weight.shape),
             start=0,
@@ -419,7 +420,7 @@ def plan_warped(weights, unshared_params, budget, templates=4):
         bank_size=bank,
         unshared_params=int(unshared_params),
         groups=(group,),
-        layers=specs,
+        weights=specs,
     )
 
 
@@ -650,7 +651,7 @@ def _place_templates(weights, members, sizes, templates, share, upsample, placem
             else:
                 template_shape, gain = None, _combination_gain(templates[i], share)
             layer_specs.append(
-                LayerSpec(
+                WeightSpec(
                     group=g,
                     shape=tuple(weight.shape),
                     start=start,
@@ -676,7 +677,7 @@ def _place_templates(weights, members, sizes, templates, share, upsample, placem
                 start=start,
                 size=size,
                 stddev=stddev,
-                layers=tuple(weights[i].path for i in member),
+                weights=tuple(weights[i].path for i in member),
                 coefficient_map=coefficient_map,
             )
         )

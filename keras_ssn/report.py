@@ -10,8 +10,8 @@ from keras_ssn.models import BankOwnerMixin
 
 
 @dataclasses.dataclass(frozen=True)
-class LayerEntry:
-    """One shared layer: its weight, how it is generated, what it reads."""
+class WeightEntry:
+    """One shared weight: its shape, how it is generated, what it reads."""
 
     path: str
     shape: tuple
@@ -28,16 +28,16 @@ class GroupEntry:
 
     Attributes:
         index: Group index.
-        layers: Paths of the layers in the group.
+        weights: Paths of the weights in the group.
         params: Bank entries the group owns.
         bank_range: `(start, stop)` of its slice in the bank.
-        entries: `LayerEntry` per layer.
+        entries: `WeightEntry` per weight.
         coefficient_map_params: Entries of the group's coefficient map
             (`share="emb"`), 0 otherwise.
     """
 
     index: int
-    layers: tuple
+    weights: tuple
     params: int
     bank_range: tuple
     entries: tuple
@@ -60,11 +60,12 @@ def summary(model, print_fn=None):
     """Prints and returns the sharing report of a converted model.
 
     Shows each parameter group with its bank slice (and coefficient map, for
-    `share="emb"`) and layers, and for each layer its weight shape, whether
-    it combines templates (down-sampling) or upsamples its group's slice and
-    with which method, its number of templates, its learned generation
-    parameters and the fraction of its group's slice it reads. Then lists the layers
-    that keep their own weights, and how the budget splits.
+    `share="emb"`) and the weights generated from it, and for each weight
+    its shape, whether it combines templates (down-sampling) or upsamples
+    its group's slice and with which method, its number of templates, its
+    learned generation parameters and the fraction of its group's slice it
+    reads. Then lists the layers that keep their own weights, and how the
+    budget splits.
 
     Args:
         model: A model returned by `keras_ssn.convert()`.
@@ -92,10 +93,10 @@ def build_report(plan):
     groups = []
     for group in plan.groups:
         entries = []
-        for path in group.layers:
-            spec = plan.layers[path]
+        for path in group.weights:
+            spec = plan.weights[path]
             entries.append(
-                LayerEntry(
+                WeightEntry(
                     path=path,
                     shape=spec.shape,
                     mode=spec.mode,
@@ -108,7 +109,7 @@ def build_report(plan):
         groups.append(
             GroupEntry(
                 index=group.index,
-                layers=group.layers,
+                weights=group.weights,
                 params=group.size,
                 bank_range=(group.start, group.start + group.size),
                 entries=tuple(entries),
@@ -126,7 +127,7 @@ def build_report(plan):
 
 
 def _method(spec):
-    """The generation method that applies to one layer."""
+    """The generation method that applies to one weight."""
     if spec.mode == "upsample":
         return spec.upsample
     if spec.templates == 1 and spec.share != "softmax":
@@ -139,7 +140,7 @@ def render(report, name):
     buffer = io.StringIO()
     console = rich.console.Console(file=buffer, width=140, color_system=None)
     table = rich.table.Table(title=f'Weight sharing: "{name}"')
-    for column in ("Group", "Bank slice", "Layer", "Weight shape", "Generation",
+    for column in ("Group", "Bank slice", "Weight", "Shape", "Generation",
                    "Templates", "Coeffs", "Reads"):
         table.add_column(column)
     for group in report.groups:

@@ -6,7 +6,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import keras_ssn  # noqa: E402
+from keras_ssn.checks import check_conversion  # noqa: E402
 
 
 def mlp():
@@ -113,42 +113,10 @@ def _reset_policy():
     keras.config.set_dtype_policy("float32")
 
 
-def assert_converts(model, budget, tmp_path, export=True, **options):
+def assert_converts(model, budget, tmp_path, **options):
     """Converts `model` and checks the whole contract on the result.
 
-    The trainable count equals the budget; `fit` runs under XLA and changes
-    the bank; `.keras` save/load gives identical outputs; SavedModel export
-    (TensorFlow, single input) serves them; `materialize` returns the original
-    architecture with the same outputs.
-
-    Returns:
-        The converted, trained model.
+    See `keras_ssn.checks.check_conversion`. Returns the converted, trained
+    model.
     """
-    original = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
-    small = keras_ssn.convert(model, budget, seed=0, **options)
-    expected_count = budget if isinstance(budget, int) else round(budget * original)
-    assert keras_ssn.count_trainable(small) == expected_count
-    x, y = sample_input(small, 4), sample_targets(small, 4)
-    small.compile(optimizer="adam", loss="mse", jit_compile=True)
-    before = keras.ops.convert_to_numpy(small.bank.entries)
-    small.fit(x, y, epochs=1, batch_size=4, verbose=0)
-    assert not np.array_equal(before, keras.ops.convert_to_numpy(small.bank.entries))
-    expected = keras.ops.convert_to_numpy(small(x))
-    path = str(tmp_path / "model.keras")
-    small.save(path)
-    loaded = keras.models.load_model(path)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)), expected)
-    if export and keras.backend.backend() == "tensorflow" and len(model.inputs) == 1:
-        import tensorflow as tf
-
-        loaded.export(str(tmp_path / "saved"), verbose=False)
-        reloaded = tf.saved_model.load(str(tmp_path / "saved"))  # keep it alive
-        served = reloaded.serve(x)
-        np.testing.assert_allclose(served.numpy(), expected, rtol=1e-5, atol=1e-5)
-    plain = keras_ssn.materialize(loaded)
-    assert [type(l) for l in plain._flatten_layers()] == [
-        type(l) for l in model._flatten_layers()]
-    assert keras_ssn.count_trainable(plain) == original
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(plain(x)), expected, rtol=1e-4, atol=1e-5)
-    return small
+    return check_conversion(model, budget, str(tmp_path), **options)["model"]

@@ -14,8 +14,8 @@ def bank_coverage(plan):
     covered = []
     for group in plan.groups:
         hit = np.zeros(group.size, bool)
-        for path in group.layers:
-            spec = plan.layers[path]
+        for path in group.weights:
+            spec = plan.weights[path]
             reads = (spec.offset + np.arange(spec.read_length)) % group.size
             hit[reads] = True
         covered.append(bool(hit.all()))
@@ -71,11 +71,11 @@ def test_convert_does_not_mutate_the_input(model_name):
 def test_low_budget_upsamples_and_high_budget_combines():
     low = keras_ssn.convert(mlp(), 0.05).sharing_plan
     high = keras_ssn.convert(mlp(), 3.0).sharing_plan
-    for spec in low.layers.values():
+    for spec in low.weights.values():
         assert (spec.mode == UPSAMPLE) == (spec.weight_size > spec.size)
-    assert sum(spec.mode == UPSAMPLE for spec in low.layers.values()) == 2
-    assert all(s.templates >= 2 for s in high.layers.values())
-    assert high.coefficient_params == sum(s.templates for s in high.layers.values())
+    assert sum(spec.mode == UPSAMPLE for spec in low.weights.values()) == 2
+    assert all(s.templates >= 2 for s in high.weights.values())
+    assert high.coefficient_params == sum(s.templates for s in high.weights.values())
 
 
 def test_smallest_budget_is_feasible_and_named_when_too_small():

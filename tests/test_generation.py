@@ -38,8 +38,7 @@ def test_split_proportionally_is_exact():
 def test_repeat_tiles_the_group_slice():
     model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(16, use_bias=False)])
     small = keras_ssn.convert(model, 100, upsample="repeat")
-    spec = small.sharing_plan.layers["dense"] if "dense" in small.sharing_plan.layers \
-        else next(iter(small.sharing_plan.layers.values()))
+    (spec,) = small.sharing_plan.weights.values()
     bank = small.bank.entries.numpy()
     kernel = keras.ops.convert_to_numpy(small.layers[0].kernel).reshape(-1)
     np.testing.assert_allclose(kernel, spec.scale * np.resize(bank, 256), rtol=1e-6)

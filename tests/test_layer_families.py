@@ -88,6 +88,136 @@ def test_learn_groups_honours_exclude():
     y = np.zeros((32, 10), "float32")
     groups = keras_ssn.learn_groups(model, (x, y), 2, loss="mse", exclude="logits",
                                     seed=0, verbose=0)
-    assert set(groups) == {"hidden_1", "hidden_2"}
+    assert set(groups) == {"hidden_1/kernel", "hidden_2/kernel"}
     small = keras_ssn.convert(model, 0.2, groups=groups, exclude="logits")
     assert len(small.sharing_plan.groups) == 2
+
+
+def recurrent_model():
+    inputs = keras.Input((7, 5))
+    x = keras.layers.Bidirectional(
+        keras.layers.LSTM(8, return_sequences=True, name="lstm"),
+        name="bidirectional")(inputs)
+    x = keras.layers.GRU(6, return_sequences=True, name="gru")(x)
+    x, state = keras.layers.SimpleRNN(4, return_state=True, name="simple_rnn")(x)
+    x = keras.layers.Concatenate()([x, state])
+    outputs = keras.layers.Dense(3, name="head")(x)
+    return keras.Model(inputs, outputs, name="recurrent")
+
+
+@pytest.mark.parametrize("fraction", [0.2, 3.0])
+def test_recurrent_layers_share_both_kernels(fraction, tmp_path):
+    small = assert_converts(recurrent_model(), fraction, tmp_path)
+    paths = set(small.sharing_plan.weights)
+    for layer in ("bidirectional/forward_lstm", "bidirectional/backward_lstm", "gru",
+                  "simple_rnn"):
+        assert {f"{layer}/cell/kernel", f"{layer}/cell/recurrent_kernel"} <= paths
+    cells = {type(l).__name__ for l in small.shared_layers()}
+    assert {"SharedLSTMCell", "SharedGRUCell", "SharedSimpleRNNCell"} <= cells
+
+
+def test_generic_rnn_around_a_cell_is_shared(tmp_path):
+    inputs = keras.Input((5, 3))
+    x = keras.layers.RNN(keras.layers.LSTMCell(6), name="rnn")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+    small = assert_converts(model, 0.5, tmp_path)
+    assert "rnn/lstm_cell/kernel" in small.sharing_plan.weights
+
+
+def attention_model():
+    inputs = keras.Input((6, 16))
+    x = keras.layers.MultiHeadAttention(2, 8, name="attention")(inputs, inputs)
+    x = keras.layers.LayerNormalization()(x + inputs)
+    x = keras.layers.SeparableConv1D(8, 3, padding="same", name="separable")(x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    outputs = keras.layers.Dense(3, name="head")(x)
+    return keras.Model(inputs, outputs, name="attention_model")
+
+
+@pytest.mark.parametrize("fraction", [0.2, 3.0])
+def test_attention_projections_and_separable_kernels(fraction, tmp_path):
+    small = assert_converts(attention_model(), fraction, tmp_path)
+    paths = set(small.sharing_plan.weights)
+    assert {f"attention/{p}/kernel" for p in ("query", "key", "value", "output")} <= paths
+    assert {"separable/depthwise_kernel", "separable/pointwise_kernel"} <= paths
+    unshared = {e["class_name"] for e in small.sharing_plan.unshared_layers}
+    assert unshared == {"LayerNormalization"}
+
+
+def test_group_mapping_by_layer_path_covers_all_its_weights():
+    mapping = {"attention": 0, "separable": 1, "head": 1}
+    plan = keras_ssn.convert(attention_model(), 0.5, groups=mapping).sharing_plan
+    assert len(plan.groups[0].weights) == 4 and len(plan.groups[1].weights) == 3
+    with pytest.raises(ValueError, match="Missing paths"):
+        keras_ssn.convert(attention_model(), 0.5, groups={"attention": 0})
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class Block(keras.layers.Layer):
+    """A custom layer that builds its own Dense sublayers."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.inner = keras.layers.Dense(units)
+
+    def call(self, x):
+        return self.inner(x)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def test_custom_layers_that_rebuild_their_sublayers_stay_unshared(tmp_path):
+    inputs = keras.Input((8,))
+    x = Block(16, name="block")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+    with pytest.warns(UserWarning, match="block"):
+        small = assert_converts(model, 0.9, tmp_path)
+    (entry,) = small.sharing_plan.unshared_layers
+    assert entry["path"] == "block" and entry["params"] == 8 * 16 + 16
+    with pytest.raises(keras_ssn.UnsupportedLayerError, match="block"):
+        keras_ssn.convert(model, 0.9, strict=True)
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class Scaled(keras.layers.Layer):
+    """A user layer with one weight read in `call`: the sharing protocol."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], self.units))
+        self.scale = self.add_weight(name="scale", shape=(self.units,), initializer="ones")
+
+    def call(self, x):
+        return keras.ops.matmul(x, self.kernel) * self.scale
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+SharedScaled = keras_ssn.shared_variant(Scaled, package="tests")
+keras_ssn.register_shared_layer(SharedScaled, family="scaled")
+
+
+def test_user_layers_join_through_the_sharing_protocol(tmp_path):
+    inputs = keras.Input((12,))
+    x = Scaled(32, name="scaled")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+    small = assert_converts(model, 0.3, tmp_path, groups="type")
+    assert isinstance(small.get_layer("scaled"), SharedScaled)
+    assert "scaled/kernel" in small.sharing_plan.weights
+    assert len(small.sharing_plan.groups) == 2
+    with pytest.raises(TypeError, match="shared_variant"):
+        keras_ssn.register_shared_layer(Scaled)
+
+
+def test_a_keras_application(tmp_path):
+    """One application in the suite; `benchmarks/compatibility.py` runs the rest."""
+    model = keras.applications.MobileNetV2(
+        weights=None, input_shape=(32, 32, 3), classes=5, alpha=0.35)
+    small = assert_converts(model, 0.1, tmp_path)
+    assert len(small.sharing_plan.weights) == 53

@@ -19,20 +19,20 @@ def test_learn_groups_from_arrays_gives_a_usable_mapping(tmp_path):
     mapping = keras_ssn.learn_groups(
         model, data_arrays(model), 2, loss="mse", batch_size=8, seed=0, verbose=0
     )
-    paths = ["stem", "inner/block/expand", "inner/block/project",
-             "inner/inner_dense", "head"]
+    paths = ["stem/kernel", "inner/block/expand/kernel", "inner/block/project/kernel",
+             "inner/inner_dense/kernel", "head/kernel"]
     assert sorted(mapping) == sorted(paths)
     assert set(mapping.values()) == {0, 1}
     small = keras_ssn.convert(model, 0.1, groups=mapping)
     assert keras_ssn.count_trainable(small) == round(
         0.1 * keras_ssn.count_trainable(model))
-    grouped = {path: g.index for g in small.sharing_plan.groups for path in g.layers}
+    grouped = {path: g.index for g in small.sharing_plan.groups for path in g.weights}
     same = [(a, b) for a in paths for b in paths if mapping[a] == mapping[b]]
     assert all(grouped[a] == grouped[b] for a, b in same)
     small.save(str(tmp_path / "m.keras"))
     loaded = keras.models.load_model(str(tmp_path / "m.keras"))
-    assert [g.layers for g in loaded.sharing_plan.groups] == [
-        g.layers for g in small.sharing_plan.groups]
+    assert [g.weights for g in loaded.sharing_plan.groups] == [
+        g.weights for g in small.sharing_plan.groups]
 
 
 def test_learn_groups_accepts_a_dataset_and_a_generator():
@@ -49,7 +49,7 @@ def test_learn_groups_accepts_a_dataset_and_a_generator():
     from_generator = keras_ssn.learn_groups(
         model, batches(), 3, loss="mse", steps_per_epoch=4, verbose=0)
     assert sorted(from_dataset) == sorted(from_generator) == [
-        "hidden_1", "hidden_2", "logits"]
+        "hidden_1/kernel", "hidden_2/kernel", "logits/kernel"]
     assert sorted(set(from_generator.values())) == [0, 1, 2]
 
 
@@ -71,9 +71,9 @@ def test_pretraining_model_mixes_the_whole_bank_with_softmax(monkeypatch):
     plan = pretrain.sharing_plan
     assert keras_ssn.count_trainable(pretrain) == round(
         0.2 * keras_ssn.count_trainable(model))
-    assert {spec.mode for spec in plan.layers.values()} == {WARP}
-    assert {spec.templates for spec in plan.layers.values()} == {4}
-    assert {spec.share for spec in plan.layers.values()} == {"softmax"}
+    assert {spec.mode for spec in plan.weights.values()} == {WARP}
+    assert {spec.templates for spec in plan.weights.values()} == {4}
+    assert {spec.share for spec in plan.weights.values()} == {"softmax"}
 
 
 @pytest.mark.parametrize("num_groups, error", [(0, ValueError), (9, ValueError),

@@ -9,14 +9,14 @@ def test_summary_lists_groups_layers_and_budget(capsys):
     report = keras_ssn.summary(small)
     out = capsys.readouterr().out
     assert len(report.groups) == 1
-    assert report.groups[0].layers == (
-        "stem", "inner/block/expand", "inner/block/project", "inner/inner_dense",
-        "head",
+    assert report.groups[0].weights == (
+        "stem/kernel", "inner/block/expand/kernel", "inner/block/project/kernel",
+        "inner/inner_dense/kernel", "head/kernel",
     )
     assert report.groups[0].params == report.bank_size
     assert (report.bank_size + report.coefficient_params + report.unshared_params
             == report.budget == keras_ssn.count_trainable(small))
-    for path in report.groups[0].layers:
+    for path in report.groups[0].weights:
         assert path in out
     assert f"{report.budget:,}" in out
 
@@ -36,7 +36,7 @@ def test_group_strategies(groups, expected):
     small = keras_ssn.convert(MODELS["sequence"](), 0.3, groups=groups, seed=4)
     plan = small.sharing_plan
     assert len(plan.groups) == expected
-    assert all(group.layers for group in plan.groups)
+    assert all(group.weights for group in plan.groups)
     assert keras_ssn.count_trainable(small) == round(
         0.3 * keras_ssn.count_trainable(MODELS["sequence"]()))
 
@@ -45,7 +45,7 @@ def test_random_groups_are_reproducible_with_a_seed():
     model = MODELS["sequence"]()
     first = keras_ssn.convert(model, 0.3, groups=3, seed=11).sharing_plan
     second = keras_ssn.convert(model, 0.3, groups=3, seed=11).sharing_plan
-    assert [g.layers for g in first.groups] == [g.layers for g in second.groups]
+    assert [g.weights for g in first.groups] == [g.weights for g in second.groups]
 
 
 def test_explicit_groups_split_the_bank_by_full_size():
@@ -53,6 +53,7 @@ def test_explicit_groups_split_the_bank_by_full_size():
     mapping = {"hidden_1": "a", "hidden_2": "b", "logits": "b"}
     plan = keras_ssn.convert(model, 0.2, groups=mapping).sharing_plan
     sizes = [g.size for g in plan.groups]
-    assert [g.layers for g in plan.groups] == [("hidden_1",), ("hidden_2", "logits")]
+    assert [g.weights for g in plan.groups] == [
+        ("hidden_1/kernel",), ("hidden_2/kernel", "logits/kernel")]
     full = [64 * 256, 256 * 128 + 128 * 10]
     assert abs(sizes[0] / sum(sizes) - full[0] / sum(full)) < 1e-3

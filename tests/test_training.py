@@ -32,8 +32,8 @@ def test_mixed_precision_keeps_the_bank_in_float32(policy):
     assert small.bank.entries.dtype == "float32"
     for layer in small.shared_layers():
         assert layer.compute_dtype == policy.split("_")[1]
-        if layer.coefficients is not None:
-            assert layer.coefficients.dtype == "float32"
+        for variable in layer.coefficients.values():
+            assert variable is None or variable.dtype == "float32"
     small.compile(optimizer="adam", loss="mse", jit_compile=True)
     x, y = sample_input(small, 8), sample_targets(small, 8)
     history = small.fit(x, y, epochs=2, batch_size=4, verbose=0)

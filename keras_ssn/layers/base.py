@@ -1,10 +1,12 @@
-"""The mixin that turns a Keras layer into one that generates its weight."""
+"""The mixin that turns a Keras layer into one that generates its weights."""
 
 import keras
 from keras import ops
 
+from keras.src.backend.common.symbolic_scope import in_symbolic_scope
+
 from keras_ssn import generation
-from keras_ssn.plan import LayerSpec
+from keras_ssn.plan import WeightSpec
 
 # Names of the learned generation parameters a shared layer may own. None of
 # them is a weight of the original layer, and optimizer weight decay skips
@@ -24,42 +26,51 @@ GENERATION_PARAM_NAMES = (
 
 
 class SharedWeightMixin:
-    """Makes a layer generate one weight from a `WeightBank` instead of owning it.
+    """Makes a layer generate its weights from a `WeightBank` instead of owning them.
 
-    The layer class it is mixed into (`Dense`, `Conv2D`, ...) keeps its call,
-    masking, bias, activation and config; only the weight named
-    `shared_weight` changes. The base layer creates it in `build()` with
-    `add_weight(name=shared_weight)` and reads it through a property; the
-    shared subclass skips that variable and makes the property return a
-    tensor generated from the bank. The bank itself is owned by the model
-    (see `keras_ssn.models`), which attaches it to every shared layer.
+    The layer class it is mixed into (`Dense`, `Conv2D`, `LSTMCell`, ...)
+    keeps its call, masking, bias, activation and config; only the weights
+    named in `shared_weights` change. The base layer creates each in
+    `build()` with `add_weight(name=...)` and reads it as an attribute; the
+    shared subclass skips those variables and defines each name as a
+    property that returns a tensor generated from the bank. The bank itself
+    is owned by the model (see `keras_ssn.models`), which attaches it to
+    every shared layer.
 
     Args:
-        sharing: The layer's `LayerSpec` (or its config dict), made by
-            `keras_ssn.convert()`.
+        sharing: Dict mapping each name in `shared_weights` to its
+            `WeightSpec` (or its config dict), made by `keras_ssn.convert()`.
     """
 
-    shared_weight = "kernel"
+    shared_weights = ("kernel",)
     base_class = None
+    # Where the base class keeps each weight's regularizer and constraint,
+    # when not at `<weight>_regularizer` / `<weight>_constraint`.
+    regularizer_attributes = {}
+    constraint_attributes = {}
 
     def __init__(self, *args, sharing=None, **kwargs):
         super().__init__(*args, **kwargs)
         self._set_sharing(sharing)
 
     def _set_sharing(self, sharing):
-        if isinstance(sharing, dict):
-            sharing = LayerSpec.from_config(sharing)
-        if not isinstance(sharing, LayerSpec):
+        if not isinstance(sharing, dict) or set(sharing) != set(self.shared_weights):
             raise ValueError(
-                f"{type(self).__name__} needs a `sharing` spec. Shared layers "
-                "are created by `keras_ssn.convert(model, budget)`; they cannot "
-                f"be created on their own. Received: sharing={sharing!r}"
+                f"{type(self).__name__} needs a `sharing` dict with a spec for "
+                f"each of {list(self.shared_weights)}. Shared layers are "
+                "created by `keras_ssn.convert(model, budget)`; they cannot be "
+                f"created on their own. Received: sharing={sharing!r}"
             )
-        self.sharing = sharing
+        # Plain attributes, kept out of Keras's tracking: they hold no
+        # variables of their own.
+        object.__setattr__(self, "sharing", {
+            name: spec if isinstance(spec, WeightSpec) else WeightSpec.from_config(spec)
+            for name, spec in sharing.items()
+        })
         object.__setattr__(self, "_bank_link", _BankLink(None))
 
     def attach_bank(self, bank):
-        """Points this layer at the bank it generates its weight from.
+        """Points this layer at the bank it generates its weights from.
 
         The reference is deliberately hidden from Keras's tracking and saving:
         the model owns the bank, so it is saved once, under the model, however
@@ -68,62 +79,87 @@ class SharedWeightMixin:
         object.__setattr__(self, "_bank_link", _BankLink(bank))
 
     def build(self, input_shape):
-        self._skip_shared_weight = True
+        self._skip_shared_weights = True
         try:
             super().build(input_shape)
         finally:
-            self._skip_shared_weight = False
+            self._skip_shared_weights = False
         self._build_coefficients()
 
     def add_weight(self, *args, **kwargs):
-        if getattr(self, "_skip_shared_weight", False) and (
-            kwargs.get("name") == self.shared_weight
+        if getattr(self, "_skip_shared_weights", False) and (
+            kwargs.get("name") in self.shared_weights
         ):
             return None
         return super().add_weight(*args, **kwargs)
 
     def _build_coefficients(self, seed=None):
-        """Creates the layer's learned generation parameters, if it has any."""
-        self.coefficients = None
-        count = self.sharing.num_coefficients
-        if not count:
-            return
-        name, shape, initializer = _generation_param(self.sharing, count, seed)
-        self.coefficients = self.add_weight(
-            name=name,
-            shape=shape,
-            initializer=initializer,
-            dtype="float32",
-            autocast=False,
-        )
+        """Creates the learned generation parameters of each shared weight."""
+        # `add_weight` tracks the variables; the dict only indexes them.
+        object.__setattr__(self, "coefficients", {})
+        for index, name in enumerate(self.shared_weights):
+            spec = self.sharing[name]
+            count = spec.num_coefficients
+            if not count:
+                self.coefficients[name] = None
+                continue
+            param, shape, initializer = _generation_param(
+                spec, count, None if seed is None else seed + 1000 * index
+            )
+            self.coefficients[name] = self.add_weight(
+                name=f"{name}_{param}",
+                shape=shape,
+                initializer=initializer,
+                dtype="float32",
+                autocast=False,
+            )
 
-    def generate_weight(self):
-        """Returns the generated weight in float32, the bank's dtype."""
+    def generate_weight(self, name=None):
+        """Returns the generated weight `name` in float32, the bank's dtype.
+
+        Args:
+            name: One of `shared_weights`; the first by default.
+        """
+        name = name or self.shared_weights[0]
         bank = self._bank_link.bank
+        if bank is None and in_symbolic_scope():
+            # Keras infers output shapes by calling layers on symbolic
+            # tensors, e.g. while `load_model` rebuilds the graph and before
+            # the model attaches its bank: only the shape matters there.
+            return keras.KerasTensor(self.sharing[name].shape, dtype="float32")
         if bank is None:
             raise ValueError(
-                f"Layer '{self.name}' generates its `{self.shared_weight}` "
-                "from a WeightBank but is not attached to one. Shared layers "
-                "live inside a model made by `keras_ssn.convert()` or loaded "
-                "with `keras.models.load_model()` after `import keras_ssn`."
+                f"Layer '{self.name}' generates its `{name}` from a "
+                "WeightBank but is not attached to one. Shared layers live "
+                "inside a model made by `keras_ssn.convert()` or loaded with "
+                "`keras.models.load_model()` after `import keras_ssn`."
             )
-        coefficients = None
-        if self.coefficients is not None:
-            coefficients = self.coefficients.value
-        if self.sharing.coefficient_map is not None:
+        spec = self.sharing[name]
+        variable = self.coefficients[name]
+        coefficients = None if variable is None else variable.value
+        if spec.coefficient_map is not None:
             coefficients = generation.embedded_coefficients(
-                coefficients, bank.coefficient_maps.value, self.sharing
+                coefficients, bank.coefficient_maps.value, spec
             )
-        return generation.generate_weight(
-            bank.entries.value, self.sharing, coefficients
-        )
+        return generation.generate_weight(bank.entries.value, spec, coefficients)
 
-    def _generated_weight(self):
+    def _generated_weight(self, name):
         if not self.built:
             raise AttributeError(
-                f"You must build the layer before accessing `{self.shared_weight}`."
+                f"You must build the layer before accessing `{name}`."
             )
-        return ops.cast(self.generate_weight(), self.compute_dtype)
+        return ops.cast(self.generate_weight(name), self.compute_dtype)
+
+    def regularizer_of(self, name):
+        """The regularizer the base layer applies to weight `name`, or `None`."""
+        attribute = self.regularizer_attributes.get(name, f"{name}_regularizer")
+        return getattr(self, attribute, None)
+
+    @classmethod
+    def constraint_of(cls, layer, name):
+        """The constraint `layer` puts on weight `name`, or `None`."""
+        attribute = cls.constraint_attributes.get(name, f"{name}_constraint")
+        return getattr(layer, attribute, None)
 
     def save_own_variables(self, store):
         keras.layers.Layer.save_own_variables(self, store)
@@ -133,21 +169,23 @@ class SharedWeightMixin:
 
     def enable_lora(self, *args, **kwargs):
         raise NotImplementedError(
-            f"Layer '{self.name}' generates its weight from a shared bank; "
-            "LoRA needs an owned weight. Call `keras_ssn.materialize(model)` "
+            f"Layer '{self.name}' generates its weights from a shared bank; "
+            "LoRA needs owned weights. Call `keras_ssn.materialize(model)` "
             "first."
         )
 
     def quantize(self, *args, **kwargs):
         raise NotImplementedError(
-            f"Layer '{self.name}' generates its weight from a shared bank and "
+            f"Layer '{self.name}' generates its weights from a shared bank and "
             "cannot be quantized in place. Call `keras_ssn.materialize(model)` "
             "first, then quantize the plain model."
         )
 
     def get_config(self):
         config = super().get_config()
-        config["sharing"] = self.sharing.get_config()
+        config["sharing"] = {
+            name: spec.get_config() for name, spec in self.sharing.items()
+        }
         return config
 
 
@@ -166,6 +204,85 @@ def _generation_param(spec, count, seed):
     if spec.share == "emb":
         return EMBEDDING_NAME, (1, count), keras.initializers.Orthogonal(seed=seed)
     return COEFFICIENTS_NAME, (1, count), keras.initializers.Orthogonal(seed=seed)
+
+
+class SharedContainerMixin:
+    """A layer whose sublayers generate their weights from the bank.
+
+    Some Keras layers own sublayers that they rebuild from their own config
+    (`LSTM` its cell, `MultiHeadAttention` its projections), so converting
+    the sublayers alone would not survive saving. The shared variant of such
+    a layer carries the sublayers' specs in its config and turns its
+    sublayers into shared ones whenever it creates them.
+
+    Args:
+        sharing: Dict mapping each part name (see `shared_parts`) to the
+            part's `sharing` dict.
+    """
+
+    base_class = None
+    # Part name -> the attribute of the base layer that holds the sublayer.
+    part_attributes = {}
+
+    def __init__(self, *args, sharing=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._set_sharing(sharing)
+
+    @classmethod
+    def shared_parts(cls, layer):
+        """Dict mapping part names to the sublayers of `layer` that share."""
+        return {
+            part: getattr(layer, attribute)
+            for part, attribute in cls.part_attributes.items()
+        }
+
+    def _set_sharing(self, sharing):
+        if not isinstance(sharing, dict):
+            raise ValueError(
+                f"{type(self).__name__} needs a `sharing` dict; shared layers "
+                "are created by `keras_ssn.convert(model, budget)`. "
+                f"Received: sharing={sharing!r}"
+            )
+        object.__setattr__(self, "sharing", {
+            part: {
+                name: spec if isinstance(spec, WeightSpec) else WeightSpec.from_config(spec)
+                for name, spec in specs.items()
+            }
+            for part, specs in sharing.items()
+        })
+
+    def _share_parts(self, seed=None):
+        """Turns every part into its shared variant (built or not)."""
+        from keras_ssn.layers import shared_class_for
+
+        for part, sublayer in self.shared_parts(self).items():
+            if isinstance(sublayer, SharedWeightMixin):
+                continue
+            shared_class = shared_class_for(sublayer)
+            if sublayer.built:
+                share_in_place(sublayer, shared_class, self.sharing[part], seed)
+                continue
+            # Not built yet: replace it by a shared layer with its config.
+            config = dict(sublayer.get_config(), sharing=self.sharing[part])
+            attribute = self.part_attributes[part]
+            delattr(self, attribute)
+            self._layers.remove(sublayer)  # Keras does not untrack layers
+            setattr(self, attribute, shared_class.from_config(config))
+
+    def enable_lora(self, *args, **kwargs):
+        raise NotImplementedError(
+            f"Layer '{self.name}' generates its weights from a shared bank; "
+            "LoRA needs owned weights. Call `keras_ssn.materialize(model)` "
+            "first."
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config["sharing"] = {
+            part: {name: spec.get_config() for name, spec in specs.items()}
+            for part, specs in self.sharing.items()
+        }
+        return config
 
 
 class _UnitRows(keras.initializers.Initializer):
@@ -191,27 +308,45 @@ class _BankLink:
         self.bank = bank
 
 
-def share_in_place(layer, shared_class, spec, seed=None):
+def share_in_place(layer, shared_class, sharing, seed=None):
     """Turns a built layer into its shared variant, keeping its other weights.
 
-    The layer's own copy of the shared weight is deleted; biases and every
-    other variable stay as they are.
+    The layer's own copies of the shared weights are deleted; biases and
+    every other variable stay as they are.
 
     Args:
         layer: A built layer of `shared_class.base_class`.
         shared_class: The shared subclass to turn it into.
-        spec: The layer's `LayerSpec`.
-        seed: Optional seed for the coefficient initializer.
+        sharing: Dict mapping each of `shared_class.shared_weights` to its
+            `WeightSpec`.
+        seed: Optional seed for the coefficient initializers.
     """
-    attribute = _weight_attribute(layer, shared_class.shared_weight)
+    attributes = [_weight_attribute(layer, n) for n in shared_class.shared_weights]
     layer._tracker.unlock()
     try:
-        delattr(layer, attribute)
+        for attribute in attributes:
+            _delete_variable(layer, attribute)
         layer.__class__ = shared_class
-        layer._set_sharing(spec)
+        layer._set_sharing(sharing)
         layer._build_coefficients(seed)
     finally:
         layer._tracker.lock()
+
+
+def _delete_variable(layer, attribute):
+    """Untracks and deletes a layer's variable attribute.
+
+    `Layer.__delattr__` does the same but also runs a full garbage
+    collection per variable, which makes converting a model with a hundred
+    layers take many seconds; the memory is freed all the same.
+    """
+    layer._untrack_variable(getattr(layer, attribute))
+    super(keras.layers.Layer, layer).__delattr__(attribute)
+
+
+def is_generation_param(variable):
+    """Whether `variable` is a learned generation parameter, not a layer weight."""
+    return variable.name.endswith(GENERATION_PARAM_NAMES)
 
 
 def owned_variable(layer, name):
@@ -232,6 +367,50 @@ def _weight_attribute(layer, name):
     return None
 
 
+def shared_variant(
+    base_class,
+    weights=("kernel",),
+    regularizer_attributes=None,
+    constraint_attributes=None,
+    package="keras_ssn",
+):
+    """Defines and registers the shared variant of a layer class.
+
+    This is also the protocol for your own layers. A layer can be shared when
+    its `build()` creates each shareable weight with
+    `self.add_weight(name=...)` (as `self.<name>` or `self._<name>`) and its
+    `call()` reads it as `self.<name>`. The variant generates those weights
+    from the bank; every other variable, and the layer's call and config,
+    stay the base class's. Register the variant with
+    `keras_ssn.register_shared_layer()` so that `convert()` uses it, and
+    define it at import time so that `load_model()` finds it.
+
+    Args:
+        base_class: The Keras layer class.
+        weights: Names of its shareable weights.
+        regularizer_attributes: Where the base class keeps a weight's
+            regularizer, when not at `<weight>_regularizer`.
+        constraint_attributes: Likewise for constraints.
+        package: Package name for Keras serialization.
+
+    Returns:
+        The new class, named `"Shared" + base_class.__name__`.
+    """
+    attributes = {
+        "__doc__": f"`{base_class.__name__}` whose {', '.join(weights)} "
+        f"{'is' if len(weights) == 1 else 'are'} generated from the model's "
+        "weight bank.",
+        "__module__": base_class.__module__ if package != "keras_ssn" else __name__,
+        "base_class": base_class,
+        "shared_weights": tuple(weights),
+        "regularizer_attributes": dict(regularizer_attributes or {}),
+        "constraint_attributes": dict(constraint_attributes or {}),
+        **{name: generated_weight_property(name) for name in weights},
+    }
+    cls = type(f"Shared{base_class.__name__}", (SharedWeightMixin, base_class), attributes)
+    return keras.saving.register_keras_serializable(package=package)(cls)
+
+
 def generated_weight_property(name):
     """The class property through which a shared layer's code reads `name`.
 
@@ -241,7 +420,9 @@ def generated_weight_property(name):
     """
 
     def get(self):
-        return self._generated_weight()
+        if getattr(self, "_skip_shared_weights", False):
+            return None  # being built: TensorFlow's setattr reads it back
+        return self._generated_weight(name)
 
     def set(self, value):
         if value is not None:

@@ -1,30 +1,20 @@
-"""Shared variants of the convolution layers with one kernel.
+"""Shared variants of the convolution layers.
 
-Standard, depthwise and transposed convolutions all read one `kernel`; the
-shared variants generate it from the model's weight bank.
+Standard, depthwise and transposed convolutions read one `kernel`, separable
+convolutions a `depthwise_kernel` and a `pointwise_kernel`; the shared
+variants generate them from the model's weight bank.
 """
 
 import keras
 
-from keras_ssn.layers.base import SharedWeightMixin
-from keras_ssn.layers.base import generated_weight_property
+from keras_ssn.layers.base import shared_variant
 
 
-def _shared_conv(base_class):
-    """Defines and registers the shared variant of one convolution class."""
-    name = f"Shared{base_class.__name__}"
-    doc = f"`{base_class.__name__}` whose kernel is generated from the model's weight bank."
-    cls = type(
-        name,
-        (SharedWeightMixin, base_class),
-        {
-            "__doc__": doc,
-            "__module__": __name__,
-            "base_class": base_class,
-            "kernel": generated_weight_property("kernel"),
-        },
-    )
-    return keras.saving.register_keras_serializable(package="keras_ssn")(cls)
+def _shared_conv(base_class, weights=("kernel",)):
+    return shared_variant(base_class, weights)
+
+
+SEPARABLE_WEIGHTS = ("depthwise_kernel", "pointwise_kernel")
 
 
 SharedConv1D = _shared_conv(keras.layers.Conv1D)
@@ -35,6 +25,8 @@ SharedDepthwiseConv2D = _shared_conv(keras.layers.DepthwiseConv2D)
 SharedConv1DTranspose = _shared_conv(keras.layers.Conv1DTranspose)
 SharedConv2DTranspose = _shared_conv(keras.layers.Conv2DTranspose)
 SharedConv3DTranspose = _shared_conv(keras.layers.Conv3DTranspose)
+SharedSeparableConv1D = _shared_conv(keras.layers.SeparableConv1D, SEPARABLE_WEIGHTS)
+SharedSeparableConv2D = _shared_conv(keras.layers.SeparableConv2D, SEPARABLE_WEIGHTS)
 
 CONV_CLASSES = (
     SharedConv1D,
@@ -45,4 +37,6 @@ CONV_CLASSES = (
     SharedConv1DTranspose,
     SharedConv2DTranspose,
     SharedConv3DTranspose,
+    SharedSeparableConv1D,
+    SharedSeparableConv2D,
 )

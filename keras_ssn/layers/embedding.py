@@ -1,16 +1,7 @@
-"""Shared variant of `Embedding`."""
+"""Shared variant of `Embedding`: its table is generated from the bank."""
 
 import keras
 
-from keras_ssn.layers.base import SharedWeightMixin
-from keras_ssn.layers.base import generated_weight_property
+from keras_ssn.layers.base import shared_variant
 
-
-@keras.saving.register_keras_serializable(package="keras_ssn")
-class SharedEmbedding(SharedWeightMixin, keras.layers.Embedding):
-    """`Embedding` whose table is generated from the model's weight bank."""
-
-    shared_weight = "embeddings"
-    base_class = keras.layers.Embedding
-
-    embeddings = generated_weight_property("embeddings")
+SharedEmbedding = shared_variant(keras.layers.Embedding, ("embeddings",))

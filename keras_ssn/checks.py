@@ -1,0 +1,103 @@
+"""`check_conversion()`: run the whole contract of `convert()` on one model."""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+
+from keras_ssn.convert import convert
+from keras_ssn.convert import materialize
+from keras_ssn.layer_paths import count_trainable
+
+
+def check_conversion(model, budget, directory=None, jit_compile=True, seed=0, **options):
+    """Converts `model` and checks every promise `convert()` makes about it.
+
+    Raises `AssertionError` at the first broken promise: the trainable count
+    equals the budget; one `fit` step runs (under XLA by default) and changes
+    the bank; `.keras` save and load give identical predictions; SavedModel
+    export serves the same predictions (TensorFlow backend, one input);
+    `materialize()` gives the original architecture and parameter count with
+    the same predictions.
+
+    Args:
+        model: A built Sequential or Functional model with one input.
+        budget: As for `convert()`.
+        directory: Where to write the saved files; a temporary directory by
+            default.
+        jit_compile: Passed to `compile()`.
+        seed: Seed for `convert()` and the random batch.
+        **options: Other `convert()` arguments.
+
+    Returns:
+        Dict with the converted, trained model (`"model"`) and the names of
+        the checks that ran (`"checks"`).
+    """
+    if directory is None:
+        with tempfile.TemporaryDirectory() as directory:
+            return check_conversion(model, budget, directory, jit_compile, seed, **options)
+    original = count_trainable(model)
+    small = convert(model, budget, seed=seed, **options)
+    expected_count = budget if isinstance(budget, int) else round(budget * original)
+    _check(count_trainable(small) == expected_count,
+           f"trainable count {count_trainable(small)} != budget {expected_count}")
+    checks = ["budget"]
+    x, y = random_batch(small, seed)
+    small.compile(optimizer="adam", loss="mse", jit_compile=jit_compile)
+    before = keras.ops.convert_to_numpy(small.bank.entries)
+    small.fit(x, y, epochs=1, batch_size=len(y), verbose=0)
+    _check(not np.array_equal(before, keras.ops.convert_to_numpy(small.bank.entries)),
+           "fit did not change the bank")
+    checks.append("fit")
+    expected = small.predict(x, verbose=0)
+    path = os.path.join(directory, "model.keras")
+    small.save(path)
+    loaded = keras.models.load_model(path)
+    _check(np.array_equal(loaded.predict(x, verbose=0), expected),
+           "predictions changed after save and load")
+    checks.append("save_load")
+    if keras.backend.backend() == "tensorflow" and len(model.inputs) == 1:
+        _check_export(loaded, x, expected, os.path.join(directory, "saved_model"))
+        checks.append("export")
+    plain = materialize(loaded)
+    _check([type(l) for l in plain._flatten_layers()]
+           == [type(l) for l in model._flatten_layers()],
+           "materialize() changed the layer classes")
+    _check(count_trainable(plain) == original,
+           f"materialized count {count_trainable(plain)} != original {original}")
+    scale = max(1.0, float(np.abs(expected).max()))
+    difference = float(np.abs(plain.predict(x, verbose=0) - expected).max())
+    _check(difference <= 1e-4 * scale,
+           f"materialized predictions differ by {difference:.3g}")
+    checks.append("materialize")
+    return {"model": small, "checks": checks}
+
+
+def random_batch(model, seed=0, batch=4):
+    """A random input batch and target batch that fit `model`'s signature."""
+    rng = np.random.default_rng(seed)
+    spec = model.inputs[0]
+    shape = (batch,) + tuple(spec.shape[1:])
+    if "int" in str(spec.dtype):
+        x = rng.integers(0, 10, shape).astype("int32")
+    else:
+        x = rng.normal(size=shape).astype("float32")
+    y = rng.normal(size=(batch,) + tuple(model.outputs[0].shape[1:])).astype("float32")
+    return x, y
+
+
+def _check_export(model, x, expected, path):
+    import tensorflow as tf
+
+    model.export(path, verbose=False)
+    reloaded = tf.saved_model.load(path)  # kept alive while serving
+    served = reloaded.serve(x).numpy()
+    difference = float(np.abs(served - expected).max())
+    _check(difference <= 1e-5 * max(1.0, float(np.abs(expected).max())),
+           f"exported SavedModel differs by {difference:.3g}")
+
+
+def _check(condition, message):
+    if not condition:
+        raise AssertionError(message)

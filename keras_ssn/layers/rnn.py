@@ -1,0 +1,59 @@
+"""Shared variants of the recurrent cells and of the RNN layers that own them.
+
+`SimpleRNN`, `LSTM` and `GRU` build their cell from their own arguments, so
+the shared RNN layer carries its cell's specs in its config and turns the
+cell into a shared cell as soon as it exists. The cell generates both its
+input `kernel` and its `recurrent_kernel` from the bank; the bias stays its
+own. Inside `Bidirectional`, each direction is such a layer.
+"""
+
+import keras
+
+from keras_ssn.layers.base import SharedContainerMixin
+from keras_ssn.layers.base import shared_variant
+
+
+def _shared_cell(base_class):
+    return shared_variant(
+        base_class,
+        ("kernel", "recurrent_kernel"),
+        regularizer_attributes={"recurrent_kernel": "recurrent_regularizer"},
+        constraint_attributes={"recurrent_kernel": "recurrent_constraint"},
+    )
+
+
+SharedSimpleRNNCell = _shared_cell(keras.layers.SimpleRNNCell)
+SharedLSTMCell = _shared_cell(keras.layers.LSTMCell)
+SharedGRUCell = _shared_cell(keras.layers.GRUCell)
+
+
+class SharedRNNMixin(SharedContainerMixin):
+    """An RNN layer whose cell generates its kernels from the bank."""
+
+    part_attributes = {"cell": "cell"}
+
+    def __init__(self, *args, sharing=None, **kwargs):
+        super().__init__(*args, sharing=sharing, **kwargs)
+        self._share_parts()
+
+
+def _shared_rnn(base_class):
+    cls = type(
+        f"Shared{base_class.__name__}",
+        (SharedRNNMixin, base_class),
+        {
+            "__doc__": f"`{base_class.__name__}` whose cell generates its "
+            "kernels from the model's weight bank.",
+            "__module__": __name__,
+            "base_class": base_class,
+        },
+    )
+    return keras.saving.register_keras_serializable(package="keras_ssn")(cls)
+
+
+SharedSimpleRNN = _shared_rnn(keras.layers.SimpleRNN)
+SharedLSTM = _shared_rnn(keras.layers.LSTM)
+SharedGRU = _shared_rnn(keras.layers.GRU)
+
+CELL_CLASSES = (SharedSimpleRNNCell, SharedLSTMCell, SharedGRUCell)
+RNN_CLASSES = (SharedSimpleRNN, SharedLSTM, SharedGRU)

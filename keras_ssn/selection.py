@@ -1,0 +1,255 @@
+"""Which layers of a model share their weights, and which keep them."""
+
+import dataclasses
+import math
+import re
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_ssn.layer_paths import walk_layers
+from keras_ssn.layers import FAMILIES
+from keras_ssn.layers import NORMALIZATION_CLASSES
+from keras_ssn.layers import describes_its_sublayers
+from keras_ssn.layers import is_container
+from keras_ssn.layers import owned_variable
+from keras_ssn.layers import shared_class_for
+from keras_ssn.plan import SharedWeight
+
+
+class UnsupportedLayerError(TypeError):
+    """A layer with trainable weights cannot be shared and `strict=True`."""
+
+
+@dataclasses.dataclass
+class Candidate:
+    """A layer that will generate its weights from the bank.
+
+    Attributes:
+        path: The layer's path in the model.
+        layer: The layer (in the model copy being converted).
+        shared_class: Its shared variant.
+        parts: List of `(part, owner, owner_class)`: the layers that hold
+            the shared weights (the layer itself, with part `""`, or the
+            sublayers of a container such as an `LSTM`'s cell).
+    """
+
+    path: str
+    layer: keras.layers.Layer
+    shared_class: type
+    parts: list
+
+    @property
+    def family(self):
+        return FAMILIES[self.shared_class]
+
+    def weight_paths(self):
+        """Dict mapping each shared weight's path to `(part, owner, name)`."""
+        paths = {}
+        for part, owner, owner_class in self.parts:
+            prefix = "/".join(p for p in (self.path, part) if p)
+            for name in owner_class.shared_weights:
+                paths[f"{prefix}/{name}"] = (part, owner, name)
+        return paths
+
+    def shared_weights(self):
+        """One `SharedWeight` per weight, with its current std."""
+        return [
+            _shared_weight(path, owned_variable(owner, name))
+            for path, (_, owner, name) in self.weight_paths().items()
+        ]
+
+    def size(self):
+        return sum(w.size for w in self.shared_weights())
+
+
+def find_shareable(model, strict, exclusion=None):
+    """Splits a model's layers with trainable weights into shareable and not.
+
+    Descends into nested models and wrappers (`Bidirectional`,
+    `TimeDistributed`), whose configs hold their sublayers; other layers
+    with sublayers are shared as a whole (`LSTM`, `MultiHeadAttention`) or
+    kept unshared as a whole.
+
+    Args:
+        model: The model copy to convert.
+        strict: Raise `UnsupportedLayerError` for layers that cannot be
+            shared (normalization layers and excluded layers aside).
+        exclusion: Optional function `(path, layer, weight_size)` returning
+            the reason a shareable layer stays unshared, or `None`.
+
+    Returns:
+        `(candidates, unshared)`: `Candidate`s, and report entries for the
+        layers that keep their weights.
+    """
+    candidates = []
+    unshared = []
+    inside = set()  # layers handled with the layer that contains them
+    for path, layer in walk_layers(model):
+        if id(layer) in inside:
+            continue
+        if not describes_its_sublayers(layer):
+            inside.update(id(sub) for sub in layer._flatten_layers(include_self=False))
+        params = _trainable_count(layer)
+        if not params:
+            continue
+        shared_class = shared_class_for(layer)
+        reason = _reason_not_shared(layer, shared_class)
+        if reason is None:
+            candidate = Candidate(path, layer, shared_class, _parts(layer, shared_class))
+            reason = _reason_parts_not_shared(candidate)
+        if reason is None and exclusion is not None:
+            excluded = exclusion(path, layer, candidate.size())
+            if excluded:
+                unshared.append(_unshared_entry(path, layer, params, excluded))
+                continue
+        if reason is None:
+            candidates.append(candidate)
+            continue
+        if strict and not isinstance(layer, NORMALIZATION_CLASSES):
+            raise UnsupportedLayerError(
+                f"Layer '{path}' ({type(layer).__name__}) cannot be shared: "
+                f"{reason}. Pass strict=False to keep it unshared (it then "
+                "counts toward the budget with its own weights)."
+            )
+        unshared.append(_unshared_entry(path, layer, params, reason))
+    _warn_unsupported(unshared)
+    return candidates, unshared
+
+
+def _trainable_count(layer):
+    """Trainable parameters of `layer`, its sublayers' included unless they
+    are visited on their own."""
+    if not layer.trainable:
+        return 0
+    if describes_its_sublayers(layer):
+        variables = [v for v in layer._trainable_variables if v.trainable]
+    else:
+        variables = layer.trainable_weights
+    return sum(math.prod(v.shape) for v in variables)
+
+
+def _parts(layer, shared_class):
+    if not is_container(shared_class):
+        return [("", layer, shared_class)]
+    return [
+        (part, sublayer, shared_class_for(sublayer))
+        for part, sublayer in shared_class.shared_parts(layer).items()
+    ]
+
+
+def _warn_unsupported(unshared):
+    skipped = [e for e in unshared if "no shared variant" in e["reason"]]
+    if skipped:
+        warnings.warn(
+            "These layers have no shared variant and keep their own weights: "
+            + ", ".join(f"{e['path']} ({e['class_name']})" for e in skipped),
+            stacklevel=4,
+        )
+
+
+def _unshared_entry(path, layer, params, reason):
+    return {
+        "path": path,
+        "class_name": type(layer).__name__,
+        "params": params,
+        "reason": reason,
+    }
+
+
+def layer_filter(exclude, min_size):
+    """The `exclusion` function of `find_shareable` for `exclude=` and `min_size=`.
+
+    Returns:
+        A function `(path, layer, weight_size)` that returns why a layer
+        stays unshared, or `None` to share it; `None` if nothing is excluded.
+    """
+    if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)):
+        raise TypeError(f"min_size must be an int; received {min_size!r}.")
+    matches = _exclusion_matcher(exclude)
+    if matches is None and not min_size:
+        return None
+
+    def exclusion(path, layer, size):
+        if matches is not None and matches(path, layer):
+            return "excluded by exclude="
+        if size < min_size:
+            return f"its weight has {size} entries, fewer than min_size={min_size}"
+        return None
+
+    return exclusion
+
+
+def _exclusion_matcher(exclude):
+    if exclude is None:
+        return None
+    if callable(exclude):
+        return lambda path, layer: bool(exclude(layer))
+    patterns = [exclude] if isinstance(exclude, str) else exclude
+    if not isinstance(patterns, (list, tuple, set)) or not all(
+        isinstance(p, str) for p in patterns
+    ):
+        raise TypeError(
+            "exclude must be a layer name, path or regular expression, a list "
+            f"of those, or a function of a layer; received {exclude!r}."
+        )
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as error:
+            raise ValueError(
+                f"exclude pattern {pattern!r} is not a valid regular "
+                f"expression ({error}). Escape it with re.escape() to match a "
+                "name literally."
+            ) from None
+
+    def matches(path, layer):
+        return any(
+            path == p.pattern or layer.name == p.pattern
+            or p.fullmatch(path) or p.fullmatch(layer.name)
+            for p in compiled
+        )
+
+    return matches
+
+
+def _reason_not_shared(layer, shared_class):
+    if shared_class is None:
+        if isinstance(layer, NORMALIZATION_CLASSES):
+            return "normalization layers keep their own weights"
+        return f"no shared variant of {type(layer).__name__}"
+    if getattr(layer, "quantization_mode", None):
+        return "it is quantized"
+    if getattr(layer, "lora_enabled", False):
+        return "it has LoRA enabled"
+    return None
+
+
+def _reason_parts_not_shared(candidate):
+    for part, owner, owner_class in candidate.parts:
+        if owner_class is None:
+            return f"no shared variant of its {type(owner).__name__} '{part}'"
+        for name in owner_class.shared_weights:
+            variable = owned_variable(owner, name)
+            if variable is None or not variable.trainable:
+                return f"its {name} is not a trainable variable"
+            if owner_class.constraint_of(owner, name) is not None:
+                return (
+                    f"its {name} has a constraint, which a generated weight "
+                    "cannot keep"
+                )
+        if getattr(owner, "lora_enabled", False):
+            return "it has LoRA enabled"
+    return None
+
+
+def _shared_weight(path, variable):
+    shape = tuple(variable.shape)
+    stddev = float(np.std(ops.convert_to_numpy(variable)))
+    if not stddev > 0:
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        stddev = math.sqrt(2.0 / (rows + cols))
+    return SharedWeight(path=path, shape=shape, stddev=stddev)
