@@ -49,10 +49,11 @@ def convert(
 ):
     """Returns a copy of `model` that trains under an exact parameter budget.
 
-    Every `Dense`, `EinsumDense`, `Conv1D/2D/3D` and `Embedding` layer stops
-    owning its weight: the copy owns one `WeightBank`, the layers are
+    Every layer with a shared variant (dense, convolution, embedding,
+    recurrent and attention layers; see `docs/compatibility.md`) stops
+    owning its weights: the copy owns one `WeightBank`, the weights are
     clustered into parameter groups that each own a slice of it, and each
-    layer generates its weight from its group's slice inside `call()`.
+    layer generates its weights from their groups' slices inside `call()`.
     Biases, normalization layers and layers without a shared variant keep
     their own weights and count toward the budget.
 
@@ -65,8 +66,9 @@ def convert(
             `float`: a fraction of `model`'s trainable count (`0.1` for a
             compact model, `4.0` for extra training capacity).
         groups: Parameter mapping: `"single"`, `"type"`, `"shape"`, an `int`
-            number of random groups, or a dict mapping every shareable layer
-            path to a group id.
+            number of random groups, or a dict mapping every shareable weight
+            (by its path, `"<layer path>/<weight name>"`, or its layer's
+            path) to a group id.
         share: How a layer combines several templates: `"wavg"` (learned
             coefficients per layer), `"emb"` (a learned embedding per layer,
             turned into coefficients by a linear map shared in its group) or

@@ -22,6 +22,9 @@ def conv_family_model(rank):
     if rank in depthwise:
         x = depthwise[rank](3, padding="same", depth_multiplier=2, name="depthwise")(x)
     x = transpose[rank](8, 3, strides=2, padding="same", name="transpose")(x)
+    if rank < 3:
+        separable = {1: keras.layers.SeparableConv1D, 2: keras.layers.SeparableConv2D}
+        x = separable[rank](8, 3, padding="same", name="separable")(x)
     x = pool[rank]()(x)
     outputs = keras.layers.Dense(4, name="head")(x)
     return keras.Model(inputs, outputs, name=f"conv{rank}d_family")
@@ -34,7 +37,7 @@ def test_depthwise_and_transposed_convolutions(rank, fraction, tmp_path):
     shared = {type(l).__name__ for l in small.shared_layers()}
     expected = {f"SharedConv{rank}D", f"SharedConv{rank}DTranspose", "SharedDense"}
     if rank < 3:
-        expected.add(f"SharedDepthwiseConv{rank}D")
+        expected |= {f"SharedDepthwiseConv{rank}D", f"SharedSeparableConv{rank}D"}
     assert shared == expected
 
 
@@ -99,6 +102,7 @@ def recurrent_model():
         keras.layers.LSTM(8, return_sequences=True, name="lstm"),
         name="bidirectional")(inputs)
     x = keras.layers.GRU(6, return_sequences=True, name="gru")(x)
+    x = keras.layers.TimeDistributed(keras.layers.Dense(6, name="step"), name="steps")(x)
     x, state = keras.layers.SimpleRNN(4, return_state=True, name="simple_rnn")(x)
     x = keras.layers.Concatenate()([x, state])
     outputs = keras.layers.Dense(3, name="head")(x)
@@ -112,6 +116,7 @@ def test_recurrent_layers_share_both_kernels(fraction, tmp_path):
     for layer in ("bidirectional/forward_lstm", "bidirectional/backward_lstm", "gru",
                   "simple_rnn"):
         assert {f"{layer}/cell/kernel", f"{layer}/cell/recurrent_kernel"} <= paths
+    assert "steps/step/kernel" in paths
     cells = {type(l).__name__ for l in small.shared_layers()}
     assert {"SharedLSTMCell", "SharedGRUCell", "SharedSimpleRNNCell"} <= cells
 

@@ -126,7 +126,7 @@ class SharedWeightMixin:
             # Keras infers output shapes by calling layers on symbolic
             # tensors, e.g. while `load_model` rebuilds the graph and before
             # the model attaches its bank: only the shape matters there.
-            return keras.KerasTensor(self.sharing[name].shape, dtype="float32")
+            return ops.zeros(self.sharing[name].shape, dtype="float32")
         if bank is None:
             raise ValueError(
                 f"Layer '{self.name}' generates its `{name}` from a "
