@@ -5,7 +5,6 @@ import keras
 from keras_ssn.layers.attention import SharedMultiHeadAttention
 from keras_ssn.layers.base import COEFFICIENTS_NAME
 from keras_ssn.layers.base import GENERATION_PARAM_NAMES
-from keras_ssn.layers.base import SharedContainerMixin
 from keras_ssn.layers.base import SharedWeightMixin
 from keras_ssn.layers.base import is_generation_param
 from keras_ssn.layers.base import owned_variable
@@ -22,6 +21,7 @@ from keras_ssn.layers.conv import SharedDepthwiseConv1D
 from keras_ssn.layers.conv import SharedDepthwiseConv2D
 from keras_ssn.layers.conv import SharedSeparableConv1D
 from keras_ssn.layers.conv import SharedSeparableConv2D
+from keras_ssn.layers.container import SharedContainerMixin
 from keras_ssn.layers.dense import SharedDense
 from keras_ssn.layers.dense import SharedEinsumDense
 from keras_ssn.layers.embedding import SharedEmbedding

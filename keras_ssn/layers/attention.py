@@ -9,7 +9,7 @@ generated from the bank.
 
 import keras
 
-from keras_ssn.layers.base import SharedContainerMixin
+from keras_ssn.layers.container import SharedContainerMixin
 
 
 @keras.saving.register_keras_serializable(package="keras_ssn")

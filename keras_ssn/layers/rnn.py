@@ -9,7 +9,7 @@ own. Inside `Bidirectional`, each direction is such a layer.
 
 import keras
 
-from keras_ssn.layers.base import SharedContainerMixin
+from keras_ssn.layers.container import SharedContainerMixin
 from keras_ssn.layers.base import shared_variant
 
 
