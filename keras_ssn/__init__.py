@@ -5,6 +5,7 @@ Implements Neural Parameter Allocation Search with Shapeshifter Networks
 budget-sized weight bank.
 """
 
+from keras_ssn import baselines
 from keras_ssn.bank import BankInitializer
 from keras_ssn.bank import WeightBank
 from keras_ssn.convert import UnsupportedLayerError

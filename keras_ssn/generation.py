@@ -14,6 +14,7 @@ from keras import ops
 COMBINE = "combine"  # mixes `templates` full-size templates
 UPSAMPLE = "upsample"  # enlarges entries of a slice smaller than the weight
 WARP = "warp"  # resizes reduced templates read from the whole bank, then mixes
+HASHED = "hashed"  # the HashedNets baseline: each entry a signed random bank entry
 
 
 def read_window(bank, start, size, offset, length):
@@ -171,6 +172,11 @@ def generate_weight(bank, spec, coefficients=None):
     Returns:
         Tensor of shape `spec.shape`.
     """
+    if spec.mode == HASHED:
+        index, sign = hash_table(spec)
+        slice_ = bank[spec.start : spec.start + spec.size]
+        flat = ops.take(slice_, index, axis=0) * sign
+        return ops.reshape(flat * spec.scale, spec.shape)
     if spec.mode == WARP:
         templates = ops.stack(
             [_warped_template(bank, spec, k) for k in range(spec.templates)]
@@ -218,6 +224,22 @@ def upsample_window(window, spec, coefficients=None):
         mask = ops.repeat(coefficients, spec.size, axis=0)[: spec.weight_size]
         window = window * mask
     return ops.reshape(window, (rows, cols))
+
+
+def hash_table(spec):
+    """Bank positions and signs of a hashed weight's entries (see `hashing`)."""
+    seed, position, total = spec.hashing
+    index, sign = _hash_tables(seed, total, spec.size)
+    stop = position + spec.weight_size
+    return index[position:stop], sign[position:stop]
+
+
+@functools.lru_cache(maxsize=8)
+def _hash_tables(seed, total, size):
+    rng = np.random.default_rng(seed)
+    index = (rng.permutation(total) % size).astype("int32")
+    sign = rng.choice(np.array([-1.0, 1.0], "float32"), size=total)
+    return index, sign
 
 
 def _warped_template(bank, spec, index):

@@ -12,6 +12,7 @@ import functools
 import math
 
 from keras_ssn.generation import COMBINE
+from keras_ssn.generation import HASHED
 from keras_ssn.generation import UPSAMPLE
 from keras_ssn.generation import WARP
 from keras_ssn.generation import bilinear_gain
@@ -62,6 +63,12 @@ class WeightSpec:
         coefficient_map: For `share="emb"` layers that combine templates:
             `(start, embedding_dim, group_templates)` of the group's map in
             the bank's `coefficient_maps`.
+        hashing: Set only for the HashedNets baseline
+            (`keras_ssn.baselines.hashed`): `(seed, position, total)`. All
+            hashed weights, `total` entries together, are laid end to end;
+            this weight's entries start at `position`, and entry `j` of that
+            sequence reads bank entry `permutation(total)[j] % size` with a
+            random sign, both drawn from `seed`.
     """
 
     group: int
@@ -76,9 +83,12 @@ class WeightSpec:
     upsample: str = "inter"
     template_stride: int = None
     coefficient_map: tuple = None
+    hashing: tuple = None
 
     @property
     def mode(self):
+        if self.hashing is not None:
+            return HASHED
         if self.template_stride is not None:
             return WARP
         return UPSAMPLE if self.template_shape is not None else COMBINE
@@ -100,6 +110,8 @@ class WeightSpec:
             return (self.templates - 1) * self.template_stride + math.prod(
                 self.template_shape
             )
+        if self.mode == HASHED:
+            return self.size  # reads are scattered over the whole slice
         return self.templates * self.weight_size
 
     @property
@@ -114,7 +126,7 @@ class WeightSpec:
     def get_config(self):
         config = dataclasses.asdict(self)
         config["shape"] = list(self.shape)
-        for key in ("template_shape", "coefficient_map"):
+        for key in ("template_shape", "coefficient_map", "hashing"):
             if config[key] is not None:
                 config[key] = list(config[key])
         return config
@@ -123,7 +135,7 @@ class WeightSpec:
     def from_config(cls, config):
         config = dict(config)
         config["shape"] = tuple(config["shape"])
-        for key in ("template_shape", "coefficient_map"):
+        for key in ("template_shape", "coefficient_map", "hashing"):
             if config.get(key) is not None:
                 config[key] = tuple(config[key])
         return cls(**config)
@@ -267,6 +279,8 @@ def generation_params(shape, templates, slice_size, share, upsample, embedding_d
     """
     if share == "softmax":
         return templates
+    if share == "hashed":
+        return 0
     size = math.prod(shape)
     if templates == 1 and size > slice_size:
         if upsample == "mask":
@@ -421,6 +435,61 @@ def plan_warped(weights, unshared_params, budget, templates=4):
         unshared_params=int(unshared_params),
         groups=(group,),
         weights=specs,
+    )
+
+
+def plan_hashed(weights, unshared_params, budget, seed=0, unshared_layers=()):
+    """A HashedNets plan: every weight entry reads one random bank entry.
+
+    The baseline of Chen et al. (2015) that the paper compares against: one
+    bank, and each entry of each weight is a randomly signed copy of a bank
+    entry chosen by a fixed hash. Hashing is a random permutation of all
+    weight entries taken modulo the bank size, so every bank entry is used
+    and all are used about equally often.
+
+    Args:
+        weights: List of `SharedWeight`.
+        unshared_params: Trainable parameters outside the bank.
+        budget: Exact trainable parameter count to reach.
+        seed: Seed of the hash.
+        unshared_layers: Report entries for layers left unshared.
+
+    Returns:
+        A `SharingPlan` with one group and `hashing` set in every spec.
+    """
+    total = sum(w.size for w in weights)
+    bank = budget - unshared_params
+    if not 1 <= bank <= total:
+        raise ValueError(
+            f"A hashed model of this architecture takes budgets from "
+            f"{unshared_params + 1} to {unshared_params + total} (its unshared "
+            f"parameters plus 1 to {total} bank entries); received "
+            f"budget={budget}."
+        )
+    stddev = _group_stddev(weights)
+    specs = {}
+    position = 0
+    for weight in weights:
+        specs[weight.path] = WeightSpec(
+            group=0,
+            shape=tuple(weight.shape),
+            start=0,
+            size=bank,
+            offset=0,
+            templates=1,
+            scale=float(weight.stddev / stddev),
+            share="hashed",
+            hashing=(int(seed), position, total),
+        )
+        position += weight.size
+    group = GroupSlice(0, 0, bank, stddev, tuple(w.path for w in weights))
+    return SharingPlan(
+        budget=int(budget),
+        bank_size=bank,
+        unshared_params=int(unshared_params),
+        groups=(group,),
+        weights=specs,
+        unshared_layers=tuple(unshared_layers),
     )
 
 

@@ -130,6 +130,8 @@ def _method(spec):
     """The generation method that applies to one weight."""
     if spec.mode == "upsample":
         return spec.upsample
+    if spec.mode == "hashed":
+        return "random hash"
     if spec.templates == 1 and spec.share != "softmax":
         return "direct"
     return spec.share

@@ -1,0 +1,46 @@
+"""Baselines that the paper compares SSNs against, at the same budget."""
+
+from keras_ssn.convert import apply_plan
+from keras_ssn.convert import check_model
+from keras_ssn.convert import copy_model
+from keras_ssn.convert import resolve_budget
+from keras_ssn.layer_paths import count_trainable
+from keras_ssn.plan import plan_hashed
+from keras_ssn.selection import find_shareable
+from keras_ssn.selection import layer_filter
+
+
+def hashed(model, budget, *, seed=0, exclude=None, min_size=0):
+    """Returns a HashedNets copy of `model` with exactly `budget` trainable parameters.
+
+    HashedNets (Chen et al., 2015): every entry of every shareable weight is
+    a copy of one entry of a single shared vector, with a random sign, both
+    chosen by a fixed hash. There are no templates and no learned
+    coefficients. The result is a model like the ones `convert()` returns
+    (same layers, bank, saving, `summary()` and `materialize()`), so the two
+    can be compared at equal budgets.
+
+    Args:
+        model: A built Sequential or Functional model.
+        budget: `int` exact trainable count, or `float` fraction of the
+            model's; at most the model's own count.
+        seed: Seed of the hash and of the bank initializer.
+        exclude: Layers to keep unshared, as in `convert()`.
+        min_size: Smallest weight to share, as in `convert()`.
+
+    Returns:
+        A `SharedFunctional` or `SharedSequential`.
+    """
+    check_model(model)
+    original = count_trainable(model)
+    target = resolve_budget(budget, original)
+    copy = copy_model(model)
+    candidates, unshared = find_shareable(copy, False, layer_filter(exclude, min_size))
+    if not candidates:
+        raise ValueError(f"Model '{model.name}' has no layer whose weight can be shared.")
+    weights = [w for c in candidates for w in c.shared_weights()]
+    plan = plan_hashed(
+        weights, original - sum(w.size for w in weights), target, seed=seed,
+        unshared_layers=unshared,
+    )
+    return apply_plan(copy, candidates, plan, seed)
