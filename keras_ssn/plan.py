@@ -428,14 +428,7 @@ def plan_warped(weights, unshared_params, budget, templates=4):
             upsample="inter",
             template_stride=stride,
         )
-    group = GroupSlice(0, 0, bank, stddev, tuple(w.path for w in weights))
-    return SharingPlan(
-        budget=int(budget),
-        bank_size=bank,
-        unshared_params=int(unshared_params),
-        groups=(group,),
-        weights=specs,
-    )
+    return _single_group_plan(specs, stddev, budget, unshared_params)
 
 
 def plan_hashed(weights, unshared_params, budget, seed=0, unshared_layers=()):
@@ -482,12 +475,17 @@ def plan_hashed(weights, unshared_params, budget, seed=0, unshared_layers=()):
             hashing=(int(seed), position, total),
         )
         position += weight.size
-    group = GroupSlice(0, 0, bank, stddev, tuple(w.path for w in weights))
+    return _single_group_plan(specs, stddev, budget, unshared_params, unshared_layers)
+
+
+def _single_group_plan(specs, stddev, budget, unshared_params, unshared_layers=()):
+    """A plan whose one group is the whole bank, read by every spec."""
+    bank = budget - unshared_params - sum(s.num_coefficients for s in specs.values())
     return SharingPlan(
         budget=int(budget),
         bank_size=bank,
         unshared_params=int(unshared_params),
-        groups=(group,),
+        groups=(GroupSlice(0, 0, bank, stddev, tuple(specs)),),
         weights=specs,
         unshared_layers=tuple(unshared_layers),
     )

@@ -63,10 +63,7 @@ class SharedWeightMixin:
             )
         # Plain attributes, kept out of Keras's tracking: they hold no
         # variables of their own.
-        object.__setattr__(self, "sharing", {
-            name: spec if isinstance(spec, WeightSpec) else WeightSpec.from_config(spec)
-            for name, spec in sharing.items()
-        })
+        object.__setattr__(self, "sharing", as_specs(sharing))
         object.__setattr__(self, "_bank_link", _BankLink(None))
 
     def attach_bank(self, bank):
@@ -168,11 +165,7 @@ class SharedWeightMixin:
         keras.layers.Layer.load_own_variables(self, store)
 
     def enable_lora(self, *args, **kwargs):
-        raise NotImplementedError(
-            f"Layer '{self.name}' generates its weights from a shared bank; "
-            "LoRA needs owned weights. Call `keras_ssn.materialize(model)` "
-            "first."
-        )
+        refuse_lora(self)
 
     def quantize(self, *args, **kwargs):
         raise NotImplementedError(
@@ -187,6 +180,21 @@ class SharedWeightMixin:
             name: spec.get_config() for name, spec in self.sharing.items()
         }
         return config
+
+
+def as_specs(sharing):
+    """A `{weight name: WeightSpec}` dict from specs or their configs."""
+    return {
+        name: spec if isinstance(spec, WeightSpec) else WeightSpec.from_config(spec)
+        for name, spec in sharing.items()
+    }
+
+
+def refuse_lora(layer):
+    raise NotImplementedError(
+        f"Layer '{layer.name}' generates its weights from a shared bank; LoRA "
+        "needs owned weights. Call `keras_ssn.materialize(model)` first."
+    )
 
 
 def _generation_param(spec, count, seed):

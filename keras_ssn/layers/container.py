@@ -1,8 +1,9 @@
 """Shared variants of layers that rebuild their own sublayers (RNNs, attention)."""
 
 from keras_ssn.layers.base import SharedWeightMixin
+from keras_ssn.layers.base import as_specs
+from keras_ssn.layers.base import refuse_lora
 from keras_ssn.layers.base import share_in_place
-from keras_ssn.plan import WeightSpec
 
 
 class SharedContainerMixin:
@@ -42,13 +43,9 @@ class SharedContainerMixin:
                 "are created by `keras_ssn.convert(model, budget)`. "
                 f"Received: sharing={sharing!r}"
             )
-        object.__setattr__(self, "sharing", {
-            part: {
-                name: spec if isinstance(spec, WeightSpec) else WeightSpec.from_config(spec)
-                for name, spec in specs.items()
-            }
-            for part, specs in sharing.items()
-        })
+        object.__setattr__(
+            self, "sharing", {part: as_specs(specs) for part, specs in sharing.items()}
+        )
 
     def _share_parts(self, seed=None):
         """Turns every part into its shared variant (built or not)."""
@@ -69,11 +66,7 @@ class SharedContainerMixin:
             setattr(self, attribute, shared_class.from_config(config))
 
     def enable_lora(self, *args, **kwargs):
-        raise NotImplementedError(
-            f"Layer '{self.name}' generates its weights from a shared bank; "
-            "LoRA needs owned weights. Call `keras_ssn.materialize(model)` "
-            "first."
-        )
+        refuse_lora(self)
 
     def get_config(self):
         config = super().get_config()
