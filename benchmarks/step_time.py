@@ -143,7 +143,7 @@ def run_together(args, labels):
                     **memory(models[label])} for label in labels}
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(MODELS), default="resnet")
     parser.add_argument("--budgets", type=float, nargs="+", default=[0.1, 4.0])
@@ -154,12 +154,12 @@ def main():
     parser.add_argument("--separate", action="store_true",
                         help="one process per model; adds peak memory figures")
     parser.add_argument("--only", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     keras.config.set_dtype_policy(args.dtype_policy)
 
     if args.only:
         print(json.dumps(run_one(args, args.only)))
-        return
+        return None
     labels = ["plain"] + [f"ssn_{b:g}" for b in args.budgets]
     run = run_separately if args.separate else run_together
     records = run(args, labels)
@@ -181,6 +181,7 @@ def main():
         },
     }
     print(json.dumps(result, indent=2))
+    return result
 
 
 if __name__ == "__main__":

@@ -1,0 +1,237 @@
+"""Accuracy against budget: SSN against the baselines, at equal trainable counts.
+
+For each task (see `benchmarks.tasks`) and budget (a fraction of the
+reference model's trainable count), trains:
+
+- `ssn`: `keras_ssn.convert(model, budget)` with the default options;
+- `width`: the same architecture with every channel count scaled, the scale
+  searched so that the trainable count is the closest the architecture
+  allows to the budget (above 1.0 the model is wider, so it also costs more
+  at inference, unlike SSN after `materialize()`);
+- `hashed`: `keras_ssn.baselines.hashed(model, budget)` (budgets up to 1.0:
+  hashing cannot use more parameters than the model has);
+- `albert`: for tasks with a transformer, one block's layers called by every
+  block, its width searched like `width`;
+
+plus the reference model itself (`plain`). Each run records the target
+count, the count the method reached, the metric and the seconds it took.
+
+    python -m benchmarks.accuracy [--tasks mnist1d_cnn ...] [--budgets 0.01 0.1 0.5 4]
+        [--seeds 0 1 2] [--quick] [--out accuracy.json] [--plots docs/plots]
+"""
+
+import argparse
+import functools
+import json
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_ssn  # noqa: E402
+from benchmarks.tasks import TASKS  # noqa: E402
+
+BUDGETS = (0.01, 0.1, 0.5, 4.0)
+METHODS = ("ssn", "width", "hashed", "albert")
+
+
+def match_width(build, target, low=1e-3, high=16.0, iterations=30):
+    """Width multiplier whose model's trainable count is closest to `target`.
+
+    Counts grow with the multiplier in steps (channel counts are rounded),
+    so this bisects for the first multiplier at or above `target` and
+    compares it with the largest one below.
+
+    Args:
+        build: `build(scale)` returns a model.
+        target: Trainable count to match.
+        low: Smallest multiplier tried.
+        high: Largest multiplier tried.
+        iterations: Bisection steps.
+
+    Returns:
+        `(scale, count)`.
+    """
+    def count(scale):
+        keras.backend.clear_session()
+        return keras_ssn.count_trainable(build(scale))
+
+    below, above = (low, count(low)), (high, count(high))
+    for _ in range(iterations):
+        middle = (below[0] * above[0]) ** 0.5
+        point = (middle, count(middle))
+        if point[1] >= target:
+            above = point
+        else:
+            below = point
+    return min(below, above, key=lambda point: abs(point[1] - target))
+
+
+@functools.lru_cache(maxsize=None)
+def reference_count(task):
+    return keras_ssn.count_trainable(task.build(1.0))
+
+
+@functools.lru_cache(maxsize=None)
+def matched_scale(task, method, target):
+    """The width multiplier of `method`'s builder closest to `target` parameters."""
+    builder = {"width": task.build, "albert": task.build_albert}[method]
+    scale, _ = match_width(builder, target)
+    return scale
+
+
+def build_method(task, method, budget, seed):
+    """The model `method` trains at `budget`, or None where it does not apply."""
+    keras.utils.set_random_seed(seed)
+    if method in ("width", "albert"):
+        if method == "albert" and task.build_albert is None:
+            return None
+        scale = matched_scale(task, method, round(budget * reference_count(task)))
+        keras.utils.set_random_seed(seed)
+        builder = task.build if method == "width" else task.build_albert
+        return builder(scale)
+    reference = task.build(1.0)
+    if method == "plain":
+        return reference
+    if method == "ssn":
+        return keras_ssn.convert(reference, budget, seed=seed)
+    if method == "hashed":
+        return keras_ssn.baselines.hashed(reference, budget, seed=seed) \
+            if budget <= 1 else None
+    raise ValueError(f"Unknown method {method!r}; expected plain or one of {METHODS}.")
+
+
+def run(task, data, method, budget, seed, epochs):
+    """Trains one method at one budget and seed; returns a JSON-able record."""
+    keras.backend.clear_session()
+    record = {"task": task.name, "method": method, "budget": budget, "seed": seed}
+    record["target"] = round(budget * reference_count(task))
+    try:
+        model = build_method(task, method, budget, seed)
+    except ValueError as error:
+        record["error"] = str(error)
+        return record
+    if model is None:
+        return None
+    start = time.perf_counter()
+    record["trainable"] = keras_ssn.count_trainable(model)
+    record["metric"] = task.train(model, data, epochs, seed)
+    record["seconds"] = time.perf_counter() - start
+    return record
+
+
+def run_task(task, budgets, seeds, epochs, log=functools.partial(print, flush=True)):
+    """All methods of one task; returns the list of records."""
+    data = task.load()
+    records = []
+    plan = [("plain", 1.0)] + [(m, b) for b in budgets for m in METHODS]
+    for method, budget in plan:
+        for seed in seeds:
+            record = run(task, data, method, budget, seed, epochs)
+            if record is not None:
+                records.append(record)
+                log(json.dumps(record))
+    return records
+
+
+def table(task, records):
+    """Markdown table: one row per method, one column per budget, mean ± std."""
+    budgets = sorted({r["budget"] for r in records if r["method"] != "plain"})
+    plain = [r for r in records if r["method"] == "plain"]
+    lines = [
+        f"{task.name}: {task.metric} ({'higher' if task.higher_is_better else 'lower'}"
+        f" is better), reference model {plain[0]['trainable']:,} parameters"
+        if plain else task.name,
+        "",
+        "| method | " + " | ".join(f"{b:g}× budget" for b in budgets) + " |",
+        "|---|" + "---|" * len(budgets),
+    ]
+    if plain:
+        lines.append("| plain | " + " | ".join([_cell(plain)] * len(budgets)) + " |")
+    for method in METHODS:
+        cells = [_cell([r for r in records
+                        if r["method"] == method and r["budget"] == b]) for b in budgets]
+        if any(cell != "n/a" for cell in cells):
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(runs):
+    if not runs:
+        return "n/a"
+    if any("error" in r for r in runs):
+        return "does not fit"
+    values = np.array([r["metric"] for r in runs])
+    counts = sorted({r["trainable"] for r in runs})
+    return f"{values.mean():.3f} ± {values.std():.3f} ({counts[0]:,})"
+
+
+def plot(task, records, directory):
+    """Saves `<directory>/<task>.png`: the metric against the budget, one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(5.5, 4))
+    plain = [r["metric"] for r in records if r["method"] == "plain"]
+    if plain:
+        axes.axhline(np.mean(plain), color="black", linestyle="--", label="plain (1×)")
+    for method in METHODS:
+        points = {}
+        for r in records:
+            if r["method"] == method and "metric" in r:
+                points.setdefault(r["budget"], []).append(r["metric"])
+        if points:
+            budgets = sorted(points)
+            axes.errorbar(budgets, [np.mean(points[b]) for b in budgets],
+                          yerr=[np.std(points[b]) for b in budgets],
+                          marker="o", capsize=3, label=method)
+    axes.set_xscale("log")
+    axes.set_xlabel("budget (fraction of the reference model's parameters)")
+    axes.set_ylabel(task.metric)
+    axes.set_title(task.name)
+    axes.legend()
+    figure.tight_layout()
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{task.name}.png")
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--budgets", type=float, nargs="+", default=list(BUDGETS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--quick", action="store_true",
+                        help="each task's quick epoch count instead of its full one")
+    parser.add_argument("--out", default="accuracy.json")
+    parser.add_argument("--plots", default=None, help="folder for one PNG per task")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    results = {"backend": keras.backend.backend(), "quick": args.quick,
+               "seeds": args.seeds, "budgets": args.budgets, "tasks": {}}
+    for name in args.tasks:
+        task = TASKS[name]
+        epochs = task.quick_epochs if args.quick else task.epochs
+        records = run_task(task, args.budgets, args.seeds, epochs)
+        results["tasks"][name] = {"epochs": epochs, "runs": records}
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=1)
+        print("\n" + table(task, records) + "\n", flush=True)
+        if args.plots:
+            print("plot:", plot(task, records, args.plots), flush=True)
+    results["minutes"] = (time.perf_counter() - start) / 60
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=1)
+    print(f"{results['minutes']:.1f} minutes")
+    return results
+
+
+if __name__ == "__main__":
+    main()
