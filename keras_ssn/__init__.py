@@ -36,6 +36,7 @@ from keras_ssn.layers import SharedSimpleRNNCell
 from keras_ssn.layers import register_shared_layer
 from keras_ssn.layers import shared_variant
 from keras_ssn.models import SharedFunctional
+from keras_ssn.models import SharedModel
 from keras_ssn.models import SharedSequential
 from keras_ssn.report import summary
 

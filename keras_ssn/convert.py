@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 from keras import ops
+from keras.src.models.functional import Functional
 
 from keras_ssn.bank import BankInitializer
 from keras_ssn.bank import CoefficientMapInitializer
@@ -14,17 +15,19 @@ from keras_ssn.layer_paths import own_variables
 from keras_ssn.layer_paths import walk_layers
 from keras_ssn.layers import SharedContainerMixin
 from keras_ssn.layers import SharedWeightMixin
-from keras_ssn.layers import describes_its_sublayers
 from keras_ssn.layers import is_container
 from keras_ssn.layers import is_generation_param
 from keras_ssn.layers import is_shared
 from keras_ssn.layers import owned_variable
 from keras_ssn.layers import share_in_place
+from keras_ssn.layers import shared_class_for
 from keras_ssn.mapping import assign_groups
 from keras_ssn.models import BankOwnerMixin
+from keras_ssn.models import SharedModel
 from keras_ssn.models import shared_model_class
 from keras_ssn.plan import PLACEMENTS
 from keras_ssn.plan import plan_sharing
+from keras_ssn.selection import Candidate
 from keras_ssn.selection import UnsupportedLayerError  # noqa: F401 (re-exported)
 from keras_ssn.selection import find_shareable
 from keras_ssn.selection import layer_filter
@@ -139,13 +142,15 @@ def apply_plan(copy, candidates, plan, seed=None):
     """Turns the candidate layers of `copy` into shared layers, per `plan`.
 
     Args:
-        copy: The model copy to convert in place.
+        copy: The model copy to convert in place (a subclassed model is
+            converted in place and wrapped in a `SharedModel`).
         candidates: `Candidate`s from `find_shareable()`.
         plan: The `SharingPlan` covering every candidate's weights.
         seed: Optional seed for the bank and coefficient initializers.
 
     Returns:
-        `copy`, now a `SharedFunctional` or `SharedSequential`.
+        `copy`, now a `SharedFunctional` or `SharedSequential`, or a
+        `SharedModel` around it.
     """
     bank = WeightBank(
         plan.bank_size,
@@ -160,6 +165,8 @@ def apply_plan(copy, candidates, plan, seed=None):
     )
     for index, candidate in enumerate(candidates):
         share_candidate(candidate, plan, None if seed is None else seed + index + 1)
+    if is_subclassed(copy):
+        return SharedModel(copy, bank=bank, sharing_plan=plan)
     copy.__class__ = shared_model_class(copy)
     copy.attach_bank(bank, plan)
     return copy
@@ -184,6 +191,27 @@ def share_candidate(candidate, plan, seed=None):
         layer._tracker.lock()
 
 
+def share_planned_layers(model, plan):
+    """Shares the layers of `model` that `plan` covers but that are still plain.
+
+    Custom layers and subclassed models create their sublayers from their
+    own arguments, so a loaded model gets them back plain; this turns them
+    into their shared variants again (before the saved weights are read).
+
+    Args:
+        model: A built model or layer.
+        plan: The `SharingPlan` it was converted with.
+    """
+    for path, layer in walk_layers(model):
+        shared_class = shared_class_for(layer)
+        if shared_class is None or is_shared(layer):
+            continue
+        candidate = Candidate.of(path, layer, shared_class)
+        paths = candidate.weight_paths()
+        if paths and all(p in plan.weights for p in paths):
+            share_candidate(candidate, plan)
+
+
 def materialize(model):
     """Bakes generated weights into an ordinary Keras model.
 
@@ -203,6 +231,10 @@ def materialize(model):
             "materialize() expects a model made by keras_ssn.convert(); "
             f"received {type(model).__name__} '{getattr(model, 'name', model)}'."
         )
+    if isinstance(model, SharedModel):
+        plain = _rebuilt(model.model)
+        _copy_weights(model.model, plain)
+        return plain
     config = model.get_config()
     config.pop("bank")
     config.pop("sharing_plan")
@@ -251,16 +283,22 @@ def check_model(model):
             f"Model '{model.name}' is already converted. Convert the original "
             "model, or call keras_ssn.materialize() on this one first."
         )
-    if type(model) not in (keras.Sequential, keras.src.models.functional.Functional):
+    if not isinstance(model, keras.Model):
         raise TypeError(
-            "convert() supports Sequential and Functional models (nested "
-            f"ones included); received {type(model).__name__}."
+            "convert() takes a Keras model (Sequential, Functional or "
+            f"subclassed); received {type(model).__name__}."
         )
     if not model.built or not model.weights:
         raise ValueError(
             f"Model '{model.name}' is not built, so its weight shapes are "
             "unknown. Give it an `keras.Input(shape=...)` first layer, or call "
-            "`model.build(input_shape)` before converting."
+            "it on a batch (or `model.build(input_shape)`) before converting."
+        )
+    if is_subclassed(model) and not model.get_build_config():
+        raise ValueError(
+            f"Model '{model.name}' was built without recording its input shape, "
+            "so its copy cannot be rebuilt. Call it on a batch of inputs "
+            "before converting."
         )
 
 
@@ -282,8 +320,34 @@ def _check_options(share, upsample, max_templates, placement):
 
 
 def copy_model(model):
-    copy = keras.models.clone_model(model, recursive=True)
+    """A copy of `model` with new layers and the same weights."""
+    if is_subclassed(model):
+        copy = _rebuilt(model)
+    else:
+        copy = keras.models.clone_model(model, recursive=True)
     copy.set_weights(model.get_weights())
+    return copy
+
+
+def is_subclassed(model):
+    """Whether `model` is a subclassed model (its layers are built in code)."""
+    return not isinstance(model, (keras.Sequential, Functional, SharedModel))
+
+
+def _rebuilt(model):
+    """A subclassed model made anew from its config and built like `model`."""
+    try:
+        copy = keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(model)
+        )
+    except Exception as error:
+        raise TypeError(
+            f"Cannot copy subclassed model '{model.name}' "
+            f"({type(model).__name__}) from its config: {error}. Give it a "
+            "`get_config()` that returns its constructor arguments and register "
+            "it with `@keras.saving.register_keras_serializable()`."
+        ) from error
+    copy.build_from_config(model.get_build_config())
     return copy
 
 
@@ -312,34 +376,22 @@ def _plain_config(config):
 
 
 def _copy_weights(model, plain):
+    """Copies `model`'s weights into `plain`, generating the shared ones."""
     targets = dict(walk_layers(plain))
-    opaque = set()  # sublayers of layers copied as a whole
     for path, layer in walk_layers(model):
-        if id(layer) in opaque:
+        if not is_shared(layer) and not own_variables(layer):
             continue
-        sublayers = layer._flatten_layers(include_self=False)
-        if sublayers and not (
-            describes_its_sublayers(layer) or isinstance(layer, SharedContainerMixin)
-        ):
-            # A custom layer kept whole: its sublayers may be named anew in
-            # the copy, so copy its variables in order.
-            opaque.update(id(sub) for sub in sublayers)
-            _copy_in_order(path, layer.weights, targets[path].weights)
-            continue
-        sources = own_variables(layer)
-        if not sources and not is_shared(layer):
-            continue  # e.g. a Softmax inside MultiHeadAttention, named anew
         target = targets[path]
-        if is_shared(layer):
-            for name in layer.shared_weights:
-                generated = ops.convert_to_numpy(layer.generate_weight(name))
-                owned_variable(target, name).assign(generated)
-            by_name = {v.name: v for v in own_variables(target)}
-            for variable in sources:
-                if not is_generation_param(variable):
-                    by_name[variable.name].assign(variable)
+        if not is_shared(layer):
+            _copy_in_order(path, own_variables(layer), own_variables(target))
             continue
-        _copy_in_order(path, sources, own_variables(target))
+        for name in layer.shared_weights:
+            generated = ops.convert_to_numpy(layer.generate_weight(name))
+            owned_variable(target, name).assign(generated)
+        by_name = {v.name: v for v in own_variables(target)}
+        for variable in own_variables(layer):
+            if not is_generation_param(variable):
+                by_name[variable.name].assign(variable)
 
 
 def _copy_in_order(path, sources, destinations):

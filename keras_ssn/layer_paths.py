@@ -3,6 +3,7 @@
 import math
 
 import keras
+from keras.src.models.functional import Functional
 
 from keras_ssn.bank import WeightBank
 
@@ -10,10 +11,14 @@ from keras_ssn.bank import WeightBank
 def walk_layers(model):
     """Yields `(path, layer)` for every layer inside `model`, each once.
 
-    Paths join layer names with `/` from the model down, for example
-    `"encoder/block_1/dense"`. Nested models and layers that contain layers
-    are descended into, depth first, in the order Keras tracks them. The
-    model's own `WeightBank` and input layers are skipped.
+    Paths join names with `/` from the model down, for example
+    `"encoder/block_1/dense"`. Inside models and wrappers a child is named by
+    its layer name; inside any other layer (a custom layer, a subclassed
+    model, an `LSTM`'s cell) by the attribute that holds it (`"ffn/0"` for
+    the first item of a list attribute `ffn`), which stays the same when the
+    layer is rebuilt from its config, while auto-generated layer names do
+    not. Children are visited depth first; the model's own `WeightBank` and
+    input layers are skipped.
 
     Args:
         model: A Keras model or layer.
@@ -24,17 +29,64 @@ def walk_layers(model):
     seen = set()
 
     def visit(parent, prefix):
-        for child in parent._flatten_layers(include_self=False, recursive=False):
+        for name, child in children(parent):
             if id(child) in seen or isinstance(
                 child, (WeightBank, keras.layers.InputLayer)
             ):
                 continue
             seen.add(id(child))
-            path = f"{prefix}/{child.name}" if prefix else child.name
+            path = f"{prefix}/{name}" if prefix else name
             yield path, child
             yield from visit(child, path)
 
     yield from visit(model, "")
+
+
+def children(layer):
+    """`(name, sublayer)` pairs of a layer's direct sublayers (see `walk_layers`)."""
+    direct = layer._flatten_layers(include_self=False, recursive=False)
+    if describes_its_sublayers(layer):
+        return [(child.name, child) for child in direct]
+    named = list(_attribute_sublayers(layer))
+    found = {id(child) for _, child in named}
+    return named + [(child.name, child) for child in direct if id(child) not in found]
+
+
+# Attributes through which Keras (and, on TensorFlow, `tf.Module`, whose are
+# named `_self_*`) track layers, rather than the layer's own attributes.
+_TRACKING_ATTRIBUTES = frozenset({"_layers", "_tracker", "_inbound_nodes",
+                                  "_outbound_nodes", "_operations"})
+
+
+def _attribute_sublayers(layer):
+    for attribute, value in vars(layer).items():
+        if attribute in _TRACKING_ATTRIBUTES or attribute.startswith("_self_"):
+            continue
+        if isinstance(value, keras.layers.Layer):
+            yield attribute, value
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                if isinstance(item, keras.layers.Layer):
+                    yield f"{attribute}/{index}", item
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, keras.layers.Layer):
+                    yield f"{attribute}/{key}", item
+
+
+def describes_its_sublayers(layer):
+    """Whether `layer`'s config holds its sublayers' configs.
+
+    Sublayers of such layers (Functional and Sequential models, wrappers
+    like `Bidirectional` and `TimeDistributed`, a generic `RNN` around a
+    cell) are rebuilt from the config with their own classes and names.
+    Other layers (custom layers, subclassed models, `LSTM`,
+    `MultiHeadAttention`) recreate their sublayers from their own
+    arguments, as plain layers with fresh names.
+    """
+    described = (Functional, keras.Sequential, keras.layers.Wrapper,
+                 keras.layers.Bidirectional)
+    return isinstance(layer, described) or type(layer) is keras.layers.RNN
 
 
 def own_variables(layer):

@@ -31,6 +31,9 @@ class BankOwnerMixin:
             sharing_plan = SharingPlan.from_config(sharing_plan)
         if not isinstance(bank, WeightBank):
             raise TypeError(f"Expected a WeightBank; received {bank!r}.")
+        from keras_ssn.convert import share_planned_layers
+
+        share_planned_layers(self.converted_model(), sharing_plan)
         self.bank = bank
         self.sharing_plan = sharing_plan
         for layer in self.shared_layers():
@@ -43,6 +46,10 @@ class BankOwnerMixin:
     @property
     def weights(self):
         return _with_bank_variables(super().weights, self)
+
+    def converted_model(self):
+        """The model whose layer paths the sharing plan names."""
+        return self
 
     def shared_layers(self):
         """All layers of this model, nested ones included, that use the bank."""
@@ -159,3 +166,54 @@ def shared_model_class(model):
     if isinstance(model, keras.Sequential):
         return SharedSequential
     return SharedFunctional
+
+
+@keras.saving.register_keras_serializable(package="keras_ssn")
+class SharedModel(BankOwnerMixin, keras.Model):
+    """A converted subclassed model: the model, plus the bank its layers read.
+
+    Made by `keras_ssn.convert()` from a subclassed model. The layers inside
+    `model` generate their weights from the bank; calling this model calls
+    `model`. Saving stores `model`'s config (so its class must be
+    registered, as for saving it plain), the bank and the sharing plan.
+
+    Args:
+        model: The converted subclassed model (or its serialized config), built.
+        bank: The `WeightBank` (or its config) the model owns.
+        sharing_plan: The `SharingPlan` (or its config).
+        model_build_config: How to build `model` when it comes as a config.
+        **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, ...).
+    """
+
+    def __init__(self, model, bank=None, sharing_plan=None, model_build_config=None,
+                 **kwargs):
+        if isinstance(model, dict):
+            model = keras.saving.deserialize_keras_object(model)
+            model.build_from_config(model_build_config)
+        kwargs.setdefault("name", model.name)
+        super().__init__(**kwargs)
+        self.model = model
+        self._build_shapes_dict = model._build_shapes_dict
+        self.built = True
+        if bank is not None:
+            self.attach_bank(bank, sharing_plan)
+
+    def converted_model(self):
+        return self.model
+
+    def call(self, *args, **kwargs):
+        return self.model(*args, **kwargs)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "model": keras.saving.serialize_keras_object(self.model),
+            "model_build_config": self.model.get_build_config(),
+            "bank": keras.saving.serialize_keras_object(self.bank),
+            "sharing_plan": self.sharing_plan.get_config(),
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(**config)

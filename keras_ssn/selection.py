@@ -9,10 +9,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_ssn.layer_paths import describes_its_sublayers
 from keras_ssn.layer_paths import walk_layers
 from keras_ssn.layers import FAMILIES
 from keras_ssn.layers import NORMALIZATION_CLASSES
-from keras_ssn.layers import describes_its_sublayers
 from keras_ssn.layers import is_container
 from keras_ssn.layers import owned_variable
 from keras_ssn.layers import shared_class_for
@@ -40,6 +40,11 @@ class Candidate:
     layer: keras.layers.Layer
     shared_class: type
     parts: list
+
+    @classmethod
+    def of(cls, path, layer, shared_class):
+        """The candidate for `layer`, with the parts its shared class names."""
+        return cls(path, layer, shared_class, _parts(layer, shared_class))
 
     @property
     def family(self):
@@ -90,15 +95,16 @@ def find_shareable(model, strict, exclusion=None):
     for path, layer in walk_layers(model):
         if id(layer) in inside:
             continue
-        if not describes_its_sublayers(layer):
+        shared_class = shared_class_for(layer)
+        opened = opens_up(layer, shared_class)
+        if not describes_its_sublayers(layer) and not opened:
             inside.update(id(sub) for sub in layer._flatten_layers(include_self=False))
-        params = _trainable_count(layer)
+        params = _trainable_count(layer, opened)
         if not params:
             continue
-        shared_class = shared_class_for(layer)
-        reason = _reason_not_shared(layer, shared_class)
+        reason = _reason_not_shared(layer, shared_class, opened)
         if reason is None:
-            candidate = Candidate(path, layer, shared_class, _parts(layer, shared_class))
+            candidate = Candidate.of(path, layer, shared_class)
             reason = _reason_parts_not_shared(candidate)
         if reason is None and exclusion is not None:
             excluded = exclusion(path, layer, candidate.size())
@@ -119,12 +125,26 @@ def find_shareable(model, strict, exclusion=None):
     return candidates, unshared
 
 
-def _trainable_count(layer):
+def opens_up(layer, shared_class):
+    """Whether the sublayers of `layer` are shared one by one.
+
+    True for layers without a shared variant that hold other layers: custom
+    layers (a transformer block), subclassed models, and Keras layers such
+    as `keras_hub`'s. Their own variables, if any, stay unshared.
+    """
+    return (
+        shared_class is None
+        and not describes_its_sublayers(layer)
+        and bool(layer._flatten_layers(include_self=False, recursive=False))
+    )
+
+
+def _trainable_count(layer, opened=False):
     """Trainable parameters of `layer`, its sublayers' included unless they
     are visited on their own."""
     if not layer.trainable:
         return 0
-    if describes_its_sublayers(layer):
+    if opened or describes_its_sublayers(layer):
         variables = [v for v in layer._trainable_variables if v.trainable]
     else:
         variables = layer.trainable_weights
@@ -216,10 +236,13 @@ def _exclusion_matcher(exclude):
     return matches
 
 
-def _reason_not_shared(layer, shared_class):
+def _reason_not_shared(layer, shared_class, opened=False):
     if shared_class is None:
         if isinstance(layer, NORMALIZATION_CLASSES):
             return "normalization layers keep their own weights"
+        if opened:
+            return (f"no shared variant of {type(layer).__name__} for the weights "
+                    "it creates itself (its sublayers are shared)")
         return f"no shared variant of {type(layer).__name__}"
     if getattr(layer, "quantization_mode", None):
         return "it is quantized"

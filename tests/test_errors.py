@@ -65,7 +65,7 @@ def test_already_converted_model():
         keras_ssn.convert(small, 0.5)
 
 
-def test_subclassed_model_is_rejected_with_a_type_error():
+def test_subclassed_model_that_cannot_be_copied_says_how_to_fix_it():
     class Sub(keras.Model):
         def __init__(self):
             super().__init__()
@@ -76,8 +76,10 @@ def test_subclassed_model_is_rejected_with_a_type_error():
 
     model = Sub()
     model(keras.ops.ones((1, 4)))
-    with pytest.raises(TypeError, match="Sequential and Functional"):
+    with pytest.raises(TypeError, match="register_keras_serializable"):
         keras_ssn.convert(model, 0.5)
+    with pytest.raises(TypeError, match="takes a Keras model"):
+        keras_ssn.convert(keras.layers.Dense(3), 0.5)
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,13 @@
 """Layer families and model kinds beyond Dense/Conv/Embedding, and exclusions."""
 
 import keras
+import numpy as np
 import pytest
 from conftest import MODELS
 from conftest import assert_converts
 
 import keras_ssn
+from keras_ssn.layers import is_shared
 
 
 def conv_family_model(rank):
@@ -159,30 +161,76 @@ def test_group_mapping_by_layer_path_covers_all_its_weights():
 
 @keras.saving.register_keras_serializable(package="tests")
 class Block(keras.layers.Layer):
-    """A custom layer that builds its own Dense sublayers."""
+    """A transformer block that creates its sublayers itself, plus a weight of its own."""
 
-    def __init__(self, units, **kwargs):
+    def __init__(self, dim, heads=2, **kwargs):
         super().__init__(**kwargs)
-        self.units = units
-        self.inner = keras.layers.Dense(units)
+        self.dim, self.heads = dim, heads
+        self.attention = keras.layers.MultiHeadAttention(heads, dim // heads)
+        self.norm = keras.layers.LayerNormalization()
+        self.ffn = [keras.layers.Dense(2 * dim, activation="relu"), keras.layers.Dense(dim)]
+
+    def build(self, input_shape):
+        self.gate = self.add_weight(shape=(self.dim,), initializer="ones", name="gate")
 
     def call(self, x):
-        return self.inner(x)
+        x = self.norm(x + self.attention(x, x))
+        h = x
+        for layer in self.ffn:
+            h = layer(h)
+        return x + self.gate * h
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units}
+        return {**super().get_config(), "dim": self.dim, "heads": self.heads}
 
 
-def test_custom_layers_that_rebuild_their_sublayers_stay_unshared(tmp_path):
-    inputs = keras.Input((8,))
-    x = Block(16, name="block")(inputs)
+@keras.saving.register_keras_serializable(package="tests")
+class Classifier(keras.Model):
+    """A subclassed model around a custom block."""
+
+    def __init__(self, dim=8, classes=3, **kwargs):
+        super().__init__(**kwargs)
+        self.dim, self.classes = dim, classes
+        self.embed = keras.layers.Dense(dim)
+        self.block = Block(dim)
+        self.pool = keras.layers.GlobalAveragePooling1D()
+        self.head = keras.layers.Dense(classes)
+
+    def call(self, x):
+        return self.head(self.pool(self.block(self.embed(x))))
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "classes": self.classes}
+
+
+BLOCK_WEIGHTS = ["block/attention/query/kernel", "block/attention/key/kernel",
+                 "block/attention/value/kernel", "block/attention/output/kernel",
+                 "block/ffn/0/kernel", "block/ffn/1/kernel"]
+
+
+def test_custom_layers_share_the_layers_they_contain(tmp_path):
+    inputs = keras.Input((5, 8))
+    x = keras.layers.GlobalAveragePooling1D()(Block(8, name="block")(inputs))
     model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
     with pytest.warns(UserWarning, match="block"):
-        small = assert_converts(model, 0.9, tmp_path)
-    (entry,) = small.sharing_plan.unshared_layers
-    assert entry["path"] == "block" and entry["params"] == 8 * 16 + 16
-    with pytest.raises(keras_ssn.UnsupportedLayerError, match="block"):
-        keras_ssn.convert(model, 0.9, strict=True)
+        small = assert_converts(model, 0.5, tmp_path)
+    assert sorted(small.sharing_plan.weights) == sorted(BLOCK_WEIGHTS + ["head/kernel"])
+    assert {(e["path"], e["params"]) for e in small.sharing_plan.unshared_layers} == {
+        ("block", 8), ("block/norm", 16)}
+    with pytest.raises(keras_ssn.UnsupportedLayerError, match="'block'"):
+        keras_ssn.convert(model, 0.5, strict=True)
+
+
+def test_subclassed_models_are_converted_on_a_copy(tmp_path):
+    model = Classifier()
+    model(np.zeros((2, 5, 4), "float32"))
+    with pytest.warns(UserWarning, match="block"):
+        small = assert_converts(model, 0.5, tmp_path)
+    assert isinstance(small, keras_ssn.SharedModel)
+    assert sorted(small.sharing_plan.weights) == sorted(
+        BLOCK_WEIGHTS + ["embed/kernel", "head/kernel"])
+    assert isinstance(keras_ssn.materialize(small), Classifier)
+    assert not any(is_shared(layer) for layer in model._flatten_layers())
 
 
 @keras.saving.register_keras_serializable(package="tests")

@@ -91,16 +91,3 @@ def is_shared(layer):
 
 def is_container(shared_class):
     return issubclass(shared_class, SharedContainerMixin)
-
-
-def describes_its_sublayers(layer):
-    """Whether `layer`'s config holds its sublayers' configs.
-
-    Sublayers of such layers (models, wrappers like `Bidirectional` and
-    `TimeDistributed`, a generic `RNN` around a cell) can be converted in
-    place and are rebuilt as converted when the model is loaded. Other
-    layers recreate their sublayers from their own arguments, so their
-    sublayers cannot be converted one by one.
-    """
-    wrappers = (keras.Model, keras.layers.Wrapper, keras.layers.Bidirectional)
-    return isinstance(layer, wrappers) or type(layer) is keras.layers.RNN
