@@ -178,7 +178,7 @@ TASKS = {
         metric="test accuracy",
         higher_is_better=True,
         epochs=20,
-        quick_epochs=5,
+        quick_epochs=3,
     ),
     "mnist1d_resnet": Task(
         name="mnist1d_resnet",
@@ -189,7 +189,7 @@ TASKS = {
         metric="test accuracy",
         higher_is_better=True,
         epochs=20,
-        quick_epochs=5,
+        quick_epochs=3,
     ),
     "digits_wrn": Task(
         name="digits_wrn",
@@ -200,7 +200,7 @@ TASKS = {
         metric="test accuracy",
         higher_is_better=True,
         epochs=30,
-        quick_epochs=8,
+        quick_epochs=4,
     ),
     "char_lm": Task(
         name="char_lm",
@@ -211,7 +211,7 @@ TASKS = {
         metric="held-out bits/char",
         higher_is_better=False,
         epochs=6,
-        quick_epochs=2,
+        quick_epochs=1,
         build_albert=lambda scale: architectures.char_transformer(
             VOCABULARY, CHAR_LENGTH, scale=scale, reuse_block=True),
     ),

@@ -29,6 +29,7 @@ from keras_ssn.layers import SharedGRUCell
 from keras_ssn.layers import SharedLSTM
 from keras_ssn.layers import SharedLSTMCell
 from keras_ssn.layers import SharedMultiHeadAttention
+from keras_ssn.layers import SharedReversibleEmbedding
 from keras_ssn.layers import SharedSeparableConv1D
 from keras_ssn.layers import SharedSeparableConv2D
 from keras_ssn.layers import SharedSimpleRNN

@@ -78,37 +78,32 @@ def check_conversion(model, budget, directory=None, jit_compile=True, seed=0, **
 def random_batch(model, seed=0, batch=4):
     """A random input batch and target batch that fit `model`'s signature.
 
-    The input shape and dtype come from the model's first input, or for a
-    subclassed model from the shape it was built with (float inputs).
+    Inputs follow the model's inputs (one array, a list or a dict; integer
+    inputs get 0s and 1s, valid as token ids and as masks), or for a
+    subclassed model the shape it was built with (float inputs).
     """
     rng = np.random.default_rng(seed)
-    shape, dtype = _input_signature(model)
-    shape = (batch,) + shape
-    if "int" in dtype:
-        x = rng.integers(0, 10, shape).astype("int32")
+
+    def sample(shape, dtype):
+        shape = (batch,) + tuple(d or 8 for d in shape[1:])
+        if "int" in str(dtype) or "bool" in str(dtype):
+            return rng.integers(0, 2, shape).astype("int32")
+        return rng.normal(size=shape).astype("float32")
+
+    inputs = getattr(model, "_inputs_struct", None)
+    if inputs is None:
+        x = sample(model.get_build_config()["input_shape"], "float32")
     else:
-        x = rng.normal(size=shape).astype("float32")
-    output = keras.ops.convert_to_numpy(model(x[:1]))
+        x = keras.tree.map_structure(lambda t: sample(t.shape, t.dtype), inputs)
+    first = keras.tree.map_structure(lambda a: a[:1], x)
+    output = keras.ops.convert_to_numpy(model(first))
     y = rng.normal(size=(batch,) + output.shape[1:]).astype("float32")
     return x, y
 
 
-def _input_signature(model):
-    if getattr(model, "_functional", None) is not None or hasattr(model, "inputs"):
-        try:
-            spec = model.inputs[0]
-            return tuple(spec.shape[1:]), str(spec.dtype)
-        except (AttributeError, TypeError):
-            pass
-    shape = model.get_build_config()["input_shape"]
-    return tuple(shape[1:]), "float32"
-
-
 def _input_count(model):
-    try:
-        return len(model.inputs)
-    except (AttributeError, TypeError):
-        return 1
+    inputs = getattr(model, "_inputs_struct", None)
+    return 1 if inputs is None else len(keras.tree.flatten(inputs))
 
 
 def _check_export(model, x, expected, path):

@@ -235,9 +235,14 @@ def materialize(model):
         plain = _rebuilt(model.model)
         _copy_weights(model.model, plain)
         return plain
+    if getattr(model, "original_model", None) is not None:
+        plain = keras.saving.deserialize_keras_object(model.original_model)
+        _copy_weights(model, plain)
+        return plain
     config = model.get_config()
     config.pop("bank")
     config.pop("sharing_plan")
+    config.pop("original_model", None)
     config = _plain_config(config)
     if isinstance(model, keras.Sequential):
         plain = keras.Sequential.from_config(config)
@@ -325,6 +330,10 @@ def copy_model(model):
         copy = _rebuilt(model)
     else:
         copy = keras.models.clone_model(model, recursive=True)
+        if type(model) not in (Functional, keras.Sequential):
+            # A Functional subclass (a keras_hub backbone): the clone is a
+            # plain Functional; remember the class for `materialize()`.
+            copy.original_model = keras.saving.serialize_keras_object(model)
     copy.set_weights(model.get_weights())
     return copy
 
@@ -381,7 +390,13 @@ def _copy_weights(model, plain):
     for path, layer in walk_layers(model):
         if not is_shared(layer) and not own_variables(layer):
             continue
-        target = targets[path]
+        target = targets.get(path)
+        if target is None:
+            raise ValueError(
+                f"Cannot materialize: layer '{path}' of the converted model has "
+                f"no counterpart in the rebuilt {type(plain).__name__} "
+                f"'{plain.name}' (its layers are at {sorted(targets)})."
+            )
         if not is_shared(layer):
             _copy_in_order(path, own_variables(layer), own_variables(target))
             continue

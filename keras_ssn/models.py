@@ -135,13 +135,27 @@ class SharedFunctional(BankOwnerMixin, keras.src.models.functional.Functional):
         *args: Functional's positional arguments (`inputs`, `outputs`).
         bank: The `WeightBank` (or its config) the model owns.
         sharing_plan: The `SharingPlan` (or its config).
+        original_model: The serialized original model when it was a
+            Functional subclass (e.g. a `keras_hub` backbone), whose class
+            `materialize()` gives back.
         **kwargs: Functional's keyword arguments.
     """
 
-    def __init__(self, *args, bank=None, sharing_plan=None, **kwargs):
+    def __init__(self, *args, bank=None, sharing_plan=None, original_model=None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
+        self.original_model = original_model
         if bank is not None:
             self.attach_bank(bank, sharing_plan)
+
+    def get_config(self):
+        config = super().get_config()
+        # Models converted in place get the attribute only from Functional
+        # subclasses (see `copy_model`).
+        original = getattr(self, "original_model", None)
+        if original is not None:
+            config["original_model"] = original
+        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_ssn")

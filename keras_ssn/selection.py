@@ -15,6 +15,7 @@ from keras_ssn.layers import FAMILIES
 from keras_ssn.layers import NORMALIZATION_CLASSES
 from keras_ssn.layers import is_container
 from keras_ssn.layers import owned_variable
+from keras_ssn.layers import register_optional_layers
 from keras_ssn.layers import shared_class_for
 from keras_ssn.plan import SharedWeight
 
@@ -89,6 +90,7 @@ def find_shareable(model, strict, exclusion=None):
         `(candidates, unshared)`: `Candidate`s, and report entries for the
         layers that keep their weights.
     """
+    register_optional_layers()
     candidates = []
     unshared = []
     inside = set()  # layers handled with the layer that contains them

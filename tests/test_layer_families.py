@@ -274,3 +274,16 @@ def test_a_keras_application(tmp_path):
         weights=None, input_shape=(32, 32, 3), classes=5, alpha=0.35)
     small = assert_converts(model, 0.1, tmp_path)
     assert len(small.sharing_plan.weights) == 53
+
+
+def test_a_keras_hub_backbone(tmp_path):
+    keras_hub = pytest.importorskip("keras_hub")
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=8,
+        intermediate_dim=16, max_sequence_length=8)
+    with pytest.warns(UserWarning, match="position_embedding"):
+        small = assert_converts(backbone, 0.5, tmp_path)
+    assert "token_embedding/embeddings" in small.sharing_plan.weights
+    assert "transformer_layer_1/self_attention/_query_dense/kernel" in (
+        small.sharing_plan.weights)
+    assert type(keras_ssn.materialize(small)) is type(backbone)

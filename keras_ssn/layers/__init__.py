@@ -1,5 +1,8 @@
 """Shared layer variants and the registry that maps Keras layers to them."""
 
+import importlib
+import sys
+
 import keras
 
 from keras_ssn.layers.attention import SharedMultiHeadAttention
@@ -25,6 +28,7 @@ from keras_ssn.layers.container import SharedContainerMixin
 from keras_ssn.layers.dense import SharedDense
 from keras_ssn.layers.dense import SharedEinsumDense
 from keras_ssn.layers.embedding import SharedEmbedding
+from keras_ssn.layers.embedding import SharedReversibleEmbedding
 from keras_ssn.layers.rnn import CELL_CLASSES
 from keras_ssn.layers.rnn import RNN_CLASSES
 from keras_ssn.layers.rnn import SharedGRU
@@ -39,6 +43,7 @@ FAMILIES = {
     SharedDense: "dense",
     SharedEinsumDense: "dense",
     SharedEmbedding: "embedding",
+    SharedReversibleEmbedding: "embedding",
     SharedMultiHeadAttention: "attention",
     **{cls: "conv" for cls in CONV_CLASSES},
     **{cls: "recurrent" for cls in CELL_CLASSES + RNN_CLASSES},
@@ -91,3 +96,13 @@ def is_shared(layer):
 
 def is_container(shared_class):
     return issubclass(shared_class, SharedContainerMixin)
+
+
+def register_optional_layers():
+    """Registers the shared variants of layers from optional libraries in use.
+
+    Only libraries the program has already imported are considered, so
+    converting never imports one (today: `keras_hub`).
+    """
+    if "keras_hub" in sys.modules:
+        importlib.import_module("keras_ssn.layers.hub")

@@ -1,7 +1,14 @@
-"""Shared variant of `Embedding`: its table is generated from the bank."""
+"""Shared variants of `Embedding` and `ReversibleEmbedding`: the table comes from the bank.
+
+`ReversibleEmbedding` also reads its table, transposed, as the output
+projection when `tie_weights=True`; an untied `reverse_embeddings` stays
+the layer's own.
+"""
 
 import keras
 
 from keras_ssn.layers.base import shared_variant
 
 SharedEmbedding = shared_variant(keras.layers.Embedding, ("embeddings",))
+SharedReversibleEmbedding = shared_variant(keras.layers.ReversibleEmbedding,
+                                           ("embeddings",))
