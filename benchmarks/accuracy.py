@@ -38,7 +38,7 @@ BUDGETS = (0.01, 0.1, 0.5, 4.0)
 METHODS = ("ssn", "width", "hashed", "albert")
 
 
-def match_width(build, target, low=1e-3, high=16.0, iterations=30):
+def match_width(build, target, low=1e-3, high=16.0, iterations=20):
     """Width multiplier whose model's trainable count is closest to `target`.
 
     Counts grow with the multiplier in steps (channel counts are rounded),

@@ -31,7 +31,7 @@ SETTINGS = {
     "quick": {
         "accuracy": ["--quick", "--budgets", "0.01", "4", "--seeds", "0"],
         "step_time": ["--steps", "10", "--warmup", "3"],
-        "latency": ["--calls", "20"],
+        "latency": ["--calls", "10"],
     },
     "full": {
         "accuracy": ["--budgets", "0.01", "0.1", "0.5", "4", "--seeds", "0", "1", "2"],

@@ -17,6 +17,7 @@ and a metric:
 """
 
 import dataclasses
+import functools
 import math
 import sysconfig
 from pathlib import Path
@@ -61,6 +62,7 @@ class Task:
     build_albert: Optional[Callable] = None
 
 
+@functools.lru_cache(maxsize=None)
 def load_mnist1d(seed=42):
     """MNIST-1D: 4,000 train and 1,000 test sequences of length 40."""
     from mnist1d.data import get_dataset_args
