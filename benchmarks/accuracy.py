@@ -75,11 +75,15 @@ def reference_count(task):
     return keras_ssn.count_trainable(task.build(1.0))
 
 
+def width_builder(task, method):
+    """The `build(scale)` a width-searched method trains, or None if the task has none."""
+    return {"width": task.build, "albert": task.build_albert}[method]
+
+
 @functools.lru_cache(maxsize=None)
 def matched_scale(task, method, target):
     """The width multiplier of `method`'s builder closest to `target` parameters."""
-    builder = {"width": task.build, "albert": task.build_albert}[method]
-    scale, _ = match_width(builder, target)
+    scale, _ = match_width(width_builder(task, method), target)
     return scale
 
 
@@ -87,12 +91,11 @@ def build_method(task, method, budget, seed):
     """The model `method` trains at `budget`, or None where it does not apply."""
     keras.utils.set_random_seed(seed)
     if method in ("width", "albert"):
-        if method == "albert" and task.build_albert is None:
+        if width_builder(task, method) is None:
             return None
         scale = matched_scale(task, method, round(budget * reference_count(task)))
         keras.utils.set_random_seed(seed)
-        builder = task.build if method == "width" else task.build_albert
-        return builder(scale)
+        return width_builder(task, method)(scale)
     reference = task.build(1.0)
     if method == "plain":
         return reference

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 
 from benchmarks import architectures
+from examples import quickstart
 
 CHAR_LENGTH = 64
 PRINTABLE = range(32, 127)
@@ -62,18 +63,8 @@ class Task:
     build_albert: Optional[Callable] = None
 
 
-@functools.lru_cache(maxsize=None)
-def load_mnist1d(seed=42):
-    """MNIST-1D: 4,000 train and 1,000 test sequences of length 40."""
-    from mnist1d.data import get_dataset_args
-    from mnist1d.data import make_dataset
-
-    args = get_dataset_args()
-    args.seed = seed
-    data = make_dataset(args)
-    x_train = data["x"][..., None].astype("float32")
-    x_test = data["x_test"][..., None].astype("float32")
-    return (x_train, data["y"]), (x_test, data["y_test"])
+# The quickstart's loader, cached: two tasks train on the same generated data.
+load_mnist1d = functools.lru_cache(maxsize=None)(quickstart.load_mnist1d)
 
 
 def load_digits():
