@@ -1,15 +1,17 @@
-"""Ablation of the SSN method options on MNIST-1D with a 1-D CNN.
+"""Ablation of the SSN method options on one benchmark task.
 
-Trains the quickstart's 1-D CNN (108,426 parameters) under each budget with
-one option changed at a time from the defaults (share="wavg",
+Trains a task's reference model (by default MNIST-1D with the quickstart's
+1-D CNN, 108,426 parameters; see `benchmarks/tasks.py`) under each budget
+with one option changed at a time from the defaults (share="wavg",
 upsample="inter", groups="single", placement="consecutive"): every `share`,
 every `upsample`, every grouping (single, type, shape, 2 random groups, 2
 learned groups) and the sliding placement. Each run is repeated over seeds;
-the script prints a Markdown table of test accuracy (mean ± standard
+the script prints a Markdown table of the task's metric (mean ± standard
 deviation) and writes every run to a JSON file.
 
-    python -m benchmarks.ablation [--budgets 0.1 0.01] [--seeds 0 1 2]
-        [--epochs 20] [--out ablation.json]
+    python -m benchmarks.ablation [--task mnist1d_cnn] [--budgets 0.1 0.01]
+        [--seeds 0 1 2] [--epochs N] [--options share upsample groups placement]
+        [--out ablation.json]
 """
 
 import argparse
@@ -23,9 +25,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_ssn  # noqa: E402
-from examples.quickstart import build_cnn  # noqa: E402
-from examples.quickstart import load_mnist1d  # noqa: E402
-from examples.quickstart import train  # noqa: E402
+from benchmarks.tasks import TASKS  # noqa: E402
 
 DEFAULTS = {"share": "wavg", "upsample": "inter", "groups": "single",
             "placement": "consecutive"}
@@ -38,51 +38,56 @@ VARIANTS = (
 LEARNED_GROUPS = 2
 
 
-def convert(model, budget, option, value, data, seed, epochs):
+def convert(task, model, budget, option, value, data, seed, pretrain_epochs):
     """Converts `model` with one option changed; learns groups if asked."""
     options = dict(DEFAULTS, **{option: value})
     if options["groups"] == "learned":
-        (x_train, y_train), _ = data
         options["groups"] = keras_ssn.learn_groups(
             model,
-            (x_train, y_train),
+            task.training_data(data, pretrain_epochs, seed),
             LEARNED_GROUPS,
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             budget=budget,
-            epochs=epochs,
             seed=seed,
             verbose=0,
         )
     return keras_ssn.convert(model, budget, seed=seed, **options)
 
 
-def run(budget, option, value, data, seed, epochs, pretrain_epochs):
+def run(task, budget, option, value, data, seed, epochs, pretrain_epochs):
+    """Trains the task's model at one budget with one option changed."""
     keras.utils.set_random_seed(seed)
-    model = build_cnn()
+    model = task.build(1.0)
     record = {"budget": budget, "option": option, "value": str(value), "seed": seed}
     try:
-        small = convert(model, budget, option, value, data, seed, pretrain_epochs)
+        small = convert(task, model, budget, option, value, data, seed, pretrain_epochs)
     except ValueError as error:
         record["error"] = str(error)
         return record
-    accuracy, seconds = train(small, data, epochs, seed)
+    start = time.perf_counter()
     record.update(
-        accuracy=float(accuracy),
-        seconds_per_epoch=seconds,
+        metric=task.train(small, data, epochs, seed),
+        seconds=time.perf_counter() - start,
         trainable=keras_ssn.count_trainable(small),
         groups=len(small.sharing_plan.groups),
     )
     return record
 
 
-def table(records, reference):
+def variants(options):
+    """The defaults, then the `(option, value)` pairs of `VARIANTS` that vary `options`."""
+    return [VARIANTS[0]] + [(option, value) for option, value in VARIANTS[1:]
+                            if option in options]
+
+
+def table(records, reference, reference_count):
     """Markdown table: one row per option value, one column per budget."""
     budgets = sorted({r["budget"] for r in records}, reverse=True)
     lines = [
         "| option | " + " | ".join(f"{b:g} budget" for b in budgets) + " |",
         "|---|" + "---|" * len(budgets),
-        "| full model (108,426) | " + " | ".join([_cell(reference)] * len(budgets))
-        + " |",
+        f"| full model ({reference_count:,}) | "
+        + " | ".join([_cell(reference)] * len(budgets)) + " |",
     ]
     keys = []
     for r in records:
@@ -96,6 +101,8 @@ def table(records, reference):
                     == (option, value, budget)]
             cells.append(_cell(runs))
         label = f"{option}={value}"
+        if (option, value) == VARIANTS[0]:
+            label += " (defaults)"
         if option == "groups" and value == "2":
             label = "groups=2 (random)"
         if option == "groups" and value == "learned":
@@ -108,43 +115,53 @@ def _cell(runs):
     errors = [r for r in runs if "error" in r]
     if errors:
         return "does not fit: " + errors[0]["error"].split(". ")[-1].rstrip(".")
-    accuracies = np.array([r["accuracy"] for r in runs])
-    return f"{accuracies.mean():.3f} ± {accuracies.std():.3f}"
+    values = np.array([r["metric"] for r in runs])
+    return f"{values.mean():.3f} ± {values.std():.3f}"
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="mnist1d_cnn", choices=list(TASKS))
     parser.add_argument("--budgets", type=float, nargs="+", default=[0.1, 0.01])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--pretrain-epochs", type=int, default=3,
-                        help="learn_groups pretraining, 15%% of --epochs")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="training epochs; the task's full count by default")
+    parser.add_argument("--pretrain-epochs", type=int, default=None,
+                        help="learn_groups pretraining; 15%% of --epochs by default")
+    parser.add_argument("--options", nargs="+", default=list(DEFAULTS),
+                        choices=list(DEFAULTS), help="options to vary")
     parser.add_argument("--out", default="ablation.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    task = TASKS[args.task]
+    epochs = args.epochs or task.epochs
+    pretrain_epochs = args.pretrain_epochs or max(1, round(0.15 * epochs))
 
-    data = load_mnist1d()
+    data = task.load()
     start = time.perf_counter()
     reference = []
     for seed in args.seeds:
         keras.utils.set_random_seed(seed)
-        accuracy, _ = train(build_cnn(), data, args.epochs, seed)
-        reference.append({"accuracy": float(accuracy), "seed": seed})
+        reference_model = task.build(1.0)
+        metric = task.train(reference_model, data, epochs, seed)
+        reference.append({"metric": metric, "seed": seed})
         print(json.dumps({"model": "full", **reference[-1]}), flush=True)
     records = []
     for budget in args.budgets:
-        for option, value in VARIANTS:
+        for option, value in variants(args.options):
             for seed in args.seeds:
-                record = run(budget, option, value, data, seed, args.epochs,
-                             args.pretrain_epochs)
+                record = run(task, budget, option, value, data, seed, epochs,
+                             pretrain_epochs)
                 records.append(record)
                 print(json.dumps(record), flush=True)
+    reference_count = keras_ssn.count_trainable(reference_model)
     with open(args.out, "w") as f:
-        json.dump({"reference": reference, "runs": records,
-                   "epochs": args.epochs, "seeds": args.seeds,
+        json.dump({"task": task.name, "metric": task.metric, "reference": reference,
+                   "reference_count": reference_count, "runs": records,
+                   "epochs": epochs, "seeds": args.seeds,
                    "backend": keras.backend.backend(),
                    "minutes": (time.perf_counter() - start) / 60}, f, indent=1)
-    print()
-    print(table(records, reference))
+    print(f"\n{task.name}, {task.metric}\n")
+    print(table(records, reference, reference_count))
     print(f"\n{(time.perf_counter() - start) / 60:.1f} minutes")
 
 

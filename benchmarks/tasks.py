@@ -48,6 +48,9 @@ class Task:
         higher_is_better: Whether a larger metric is better.
         epochs: Training epochs of a full run.
         quick_epochs: Training epochs of a quick run.
+        training_data: `training_data(data, epochs, seed)` returns the
+            `(x, y)` arrays that `train` fits for `epochs` epochs, as one
+            pass (for `keras_ssn.learn_groups`).
         build_albert: `build_albert(scale)` for the ALBERT-style baseline,
             for tasks that have one.
     """
@@ -60,6 +63,7 @@ class Task:
     higher_is_better: bool
     epochs: int
     quick_epochs: int
+    training_data: Callable
     build_albert: Optional[Callable] = None
 
 
@@ -118,6 +122,26 @@ def load_characters():
     return encode_characters(train), encode_characters(test)
 
 
+def classifier_training_data(data, epochs, seed):
+    """The training arrays, repeated `epochs` times (in order; `fit` shuffles)."""
+    (x_train, y_train), _ = data
+    return np.concatenate([x_train] * epochs), np.concatenate([y_train] * epochs)
+
+
+def language_model_training_data(data, epochs, seed, windows_per_epoch=4096):
+    """`epochs * windows_per_epoch` random training windows as `(inputs, next ids)`.
+
+    Each window holds `CHAR_LENGTH + 1` consecutive characters; the targets
+    are the inputs shifted by one.
+    """
+    train_ids, _ = data
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, len(train_ids) - CHAR_LENGTH - 1,
+                          size=epochs * windows_per_epoch)
+    windows = train_ids[starts[:, None] + np.arange(CHAR_LENGTH + 1)]
+    return windows[:, :-1], windows[:, 1:]
+
+
 def train_classifier(model, data, epochs, seed, batch_size=64, learning_rate=3e-3):
     """Adam, cross-entropy, XLA; returns test accuracy."""
     (x_train, y_train), (x_test, y_test) = data
@@ -133,27 +157,22 @@ def train_classifier(model, data, epochs, seed, batch_size=64, learning_rate=3e-
     return float(accuracy)
 
 
-def train_language_model(model, data, epochs, seed, batch_size=32,
-                         windows_per_epoch=4096, learning_rate=2e-3):
+def train_language_model(model, data, epochs, seed, batch_size=32, learning_rate=2e-3):
     """Adam on random windows of the training text; returns held-out bits/char.
 
-    Each epoch draws `windows_per_epoch` random windows of `CHAR_LENGTH + 1`
-    characters. The held-out text is cut into consecutive windows; every
+    Each epoch is 4,096 random windows (`language_model_training_data`),
+    seen once. The held-out text is cut into consecutive windows; every
     character after the first of a window is predicted once.
     """
-    train_ids, test_ids = data
+    _, test_ids = data
     keras.utils.set_random_seed(seed)
-    rng = np.random.default_rng(seed)
-    starts = rng.integers(0, len(train_ids) - CHAR_LENGTH - 1,
-                          size=epochs * windows_per_epoch)
-    windows = train_ids[starts[:, None] + np.arange(CHAR_LENGTH + 1)]
+    x_train, y_train = language_model_training_data(data, epochs, seed)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=True,
     )
-    model.fit(windows[:, :-1], windows[:, 1:], batch_size=batch_size, epochs=1,
-              verbose=0)
+    model.fit(x_train, y_train, batch_size=batch_size, epochs=1, verbose=0)
     count = (len(test_ids) - 1) // CHAR_LENGTH
     test = test_ids[: count * CHAR_LENGTH + 1]
     x_test = test[:-1].reshape(count, CHAR_LENGTH)
@@ -168,6 +187,7 @@ TASKS = {
         load=load_mnist1d,
         build=lambda scale: architectures.cnn1d(scale),
         train=train_classifier,
+        training_data=classifier_training_data,
         metric="test accuracy",
         higher_is_better=True,
         epochs=20,
@@ -179,6 +199,7 @@ TASKS = {
         build=lambda scale: architectures.resnet(
             (40, 1), widths=(32, 64, 128), blocks=1, classes=10, scale=scale),
         train=train_classifier,
+        training_data=classifier_training_data,
         metric="test accuracy",
         higher_is_better=True,
         epochs=20,
@@ -190,6 +211,7 @@ TASKS = {
         build=lambda scale: architectures.wide_resnet(
             10, 2, input_shape=(8, 8, 1), classes=10, scale=scale),
         train=train_classifier,
+        training_data=classifier_training_data,
         metric="test accuracy",
         higher_is_better=True,
         epochs=30,
@@ -201,6 +223,7 @@ TASKS = {
         build=lambda scale: architectures.char_transformer(
             VOCABULARY, CHAR_LENGTH, scale=scale),
         train=train_language_model,
+        training_data=language_model_training_data,
         metric="held-out bits/char",
         higher_is_better=False,
         epochs=6,
