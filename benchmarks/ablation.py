@@ -2,16 +2,18 @@
 
 Trains a task's reference model (by default MNIST-1D with the quickstart's
 1-D CNN, 108,426 parameters; see `benchmarks/tasks.py`) under each budget
-with one option changed at a time from the defaults (share="wavg",
-upsample="inter", groups="single", placement="consecutive"): every `share`,
-every `upsample`, every grouping (single, type, shape, 2 random groups, 2
-learned groups) and the sliding placement. Each run is repeated over seeds;
+with one option changed at a time from `convert()`'s defaults (share="wavg",
+upsample="repeat", groups="single", placement="sliding") or, with
+`--base paper`, from the paper's settings (upsample="inter",
+placement="consecutive"): every `share`, every `upsample`, every grouping
+(single, type, shape, 2 random groups, 2 learned groups) and both
+placements. Each run is repeated over seeds;
 the script prints a Markdown table of the task's metric (mean ± standard
 deviation) and writes every run to a JSON file.
 
-    python -m benchmarks.ablation [--task mnist1d_cnn] [--budgets 0.1 0.01]
-        [--seeds 0 1 2] [--epochs N] [--options share upsample groups placement]
-        [--out ablation.json]
+    python -m benchmarks.ablation [--task mnist1d_cnn] [--base defaults|paper]
+        [--budgets 0.1 0.01] [--seeds 0 1 2] [--epochs N]
+        [--options share upsample groups placement] [--out ablation.json]
 """
 
 import argparse
@@ -27,20 +29,27 @@ import numpy as np  # noqa: E402
 import keras_ssn  # noqa: E402
 from benchmarks.tasks import TASKS  # noqa: E402
 
-DEFAULTS = {"share": "wavg", "upsample": "inter", "groups": "single",
-            "placement": "consecutive"}
-VARIANTS = (
-    [("share", value) for value in ("wavg", "emb", "avg")]
-    + [("upsample", value) for value in ("repeat", "mask", "wavg")]
-    + [("groups", value) for value in ("type", "shape", 2, "learned")]
-    + [("placement", "sliding")]
-)
+# The settings every run starts from: `convert()`'s defaults, or the paper's.
+BASES = {
+    "defaults": {"share": "wavg", "upsample": "repeat", "groups": "single",
+                 "placement": "sliding"},
+    "paper": {"share": "wavg", "upsample": "inter", "groups": "single",
+              "placement": "consecutive"},
+}
+VALUES = {
+    "share": ("wavg", "emb", "avg"),
+    "upsample": ("inter", "repeat", "mask", "wavg"),
+    "groups": ("single", "type", "shape", 2, "learned"),
+    "placement": ("consecutive", "sliding"),
+}
 LEARNED_GROUPS = 2
 
 
-def convert(task, model, budget, option, value, data, seed, pretrain_epochs):
-    """Converts `model` with one option changed; learns groups if asked."""
-    options = dict(DEFAULTS, **{option: value})
+def convert(task, model, budget, base, option, value, data, seed, pretrain_epochs):
+    """Converts `model` with one option of `base` changed; learns groups if asked."""
+    options = dict(BASES[base])
+    if option in options:
+        options[option] = value
     if options["groups"] == "learned":
         options["groups"] = keras_ssn.learn_groups(
             model,
@@ -54,13 +63,14 @@ def convert(task, model, budget, option, value, data, seed, pretrain_epochs):
     return keras_ssn.convert(model, budget, seed=seed, **options)
 
 
-def run(task, budget, option, value, data, seed, epochs, pretrain_epochs):
-    """Trains the task's model at one budget with one option changed."""
+def run(task, budget, base, option, value, data, seed, epochs, pretrain_epochs):
+    """Trains the task's model at one budget with one option of `base` changed."""
     keras.utils.set_random_seed(seed)
     model = task.build(1.0)
     record = {"budget": budget, "option": option, "value": str(value), "seed": seed}
     try:
-        small = convert(task, model, budget, option, value, data, seed, pretrain_epochs)
+        small = convert(task, model, budget, base, option, value, data, seed,
+                        pretrain_epochs)
     except ValueError as error:
         record["error"] = str(error)
         return record
@@ -74,10 +84,10 @@ def run(task, budget, option, value, data, seed, epochs, pretrain_epochs):
     return record
 
 
-def variants(options):
-    """The defaults, then the `(option, value)` pairs of `VARIANTS` that vary `options`."""
-    return [VARIANTS[0]] + [(option, value) for option, value in VARIANTS[1:]
-                            if option in options]
+def variants(options, base):
+    """`("base", base)`, then every other value of each option in `options`."""
+    return [("base", base)] + [(option, value) for option in options
+                               for value in VALUES[option] if value != BASES[base][option]]
 
 
 def table(records, reference, reference_count):
@@ -101,8 +111,8 @@ def table(records, reference, reference_count):
                     == (option, value, budget)]
             cells.append(_cell(runs))
         label = f"{option}={value}"
-        if (option, value) == VARIANTS[0]:
-            label += " (defaults)"
+        if option == "base":
+            label = value + ": " + ", ".join(f"{k}={v}" for k, v in BASES[value].items())
         if option == "groups" and value == "2":
             label = "groups=2 (random)"
         if option == "groups" and value == "learned":
@@ -128,8 +138,10 @@ def main(argv=None):
                         help="training epochs; the task's full count by default")
     parser.add_argument("--pretrain-epochs", type=int, default=None,
                         help="learn_groups pretraining; 15%% of --epochs by default")
-    parser.add_argument("--options", nargs="+", default=list(DEFAULTS),
-                        choices=list(DEFAULTS), help="options to vary")
+    parser.add_argument("--options", nargs="+", default=list(VALUES),
+                        choices=list(VALUES), help="options to vary")
+    parser.add_argument("--base", default="defaults", choices=list(BASES),
+                        help="vary options from convert()'s defaults or the paper's settings")
     parser.add_argument("--out", default="ablation.json")
     args = parser.parse_args(argv)
     task = TASKS[args.task]
@@ -147,15 +159,16 @@ def main(argv=None):
         print(json.dumps({"model": "full", **reference[-1]}), flush=True)
     records = []
     for budget in args.budgets:
-        for option, value in variants(args.options):
+        for option, value in variants(args.options, args.base):
             for seed in args.seeds:
-                record = run(task, budget, option, value, data, seed, epochs,
+                record = run(task, budget, args.base, option, value, data, seed, epochs,
                              pretrain_epochs)
                 records.append(record)
                 print(json.dumps(record), flush=True)
     reference_count = keras_ssn.count_trainable(reference_model)
     with open(args.out, "w") as f:
-        json.dump({"task": task.name, "metric": task.metric, "reference": reference,
+        json.dump({"task": task.name, "metric": task.metric, "base": BASES[args.base],
+                   "reference": reference,
                    "reference_count": reference_count, "runs": records,
                    "epochs": epochs, "seeds": args.seeds,
                    "backend": keras.backend.backend(),

@@ -4,6 +4,9 @@ For each task (see `benchmarks.tasks`) and budget (a fraction of the
 reference model's trainable count), trains:
 
 - `ssn`: `keras_ssn.convert(model, budget)` with the default options;
+- `ssn_paper`: the same with the paper's settings, `upsample="inter"` and
+  `placement="consecutive"` (the library's defaults until they lost to
+  these baselines; only with `--methods`);
 - `width`: the same architecture with every channel count scaled, the scale
   searched so that the trainable count is the closest the architecture
   allows to the budget (above 1.0 the model is wider, so it also costs more
@@ -17,7 +20,8 @@ plus the reference model itself (`plain`). Each run records the target
 count, the count the method reached, the metric and the seconds it took.
 
     python -m benchmarks.accuracy [--tasks mnist1d_cnn ...] [--budgets 0.01 0.1 0.5 4]
-        [--seeds 0 1 2] [--quick] [--out accuracy.json] [--plots docs/plots]
+        [--seeds 0 1 2] [--quick | --epochs N] [--methods plain ssn ...]
+        [--out accuracy.json] [--plots docs/plots]
 """
 
 import argparse
@@ -36,6 +40,8 @@ from benchmarks.tasks import TASKS  # noqa: E402
 
 BUDGETS = (0.01, 0.1, 0.5, 4.0)
 METHODS = ("ssn", "width", "hashed", "albert")
+ALL_METHODS = METHODS + ("ssn_paper",)
+PAPER_SETTINGS = {"upsample": "inter", "placement": "consecutive"}
 
 
 def match_width(build, target, low=1e-3, high=16.0, iterations=20):
@@ -101,10 +107,12 @@ def build_method(task, method, budget, seed):
         return reference
     if method == "ssn":
         return keras_ssn.convert(reference, budget, seed=seed)
+    if method == "ssn_paper":
+        return keras_ssn.convert(reference, budget, seed=seed, **PAPER_SETTINGS)
     if method == "hashed":
         return keras_ssn.baselines.hashed(reference, budget, seed=seed) \
             if budget <= 1 else None
-    raise ValueError(f"Unknown method {method!r}; expected plain or one of {METHODS}.")
+    raise ValueError(f"Unknown method {method!r}; expected plain or one of {ALL_METHODS}.")
 
 
 def run(task, data, method, budget, seed, epochs):
@@ -126,11 +134,17 @@ def run(task, data, method, budget, seed, epochs):
     return record
 
 
-def run_task(task, budgets, seeds, epochs, log=functools.partial(print, flush=True)):
-    """All methods of one task; returns the list of records."""
+def run_task(task, budgets, seeds, epochs, methods=("plain",) + METHODS,
+             log=functools.partial(print, flush=True)):
+    """The given methods (the reference model as `"plain"`) of one task.
+
+    Returns:
+        The list of records, one per run.
+    """
     data = task.load()
     records = []
-    plan = [("plain", 1.0)] + [(m, b) for b in budgets for m in METHODS]
+    plan = [("plain", 1.0)] if "plain" in methods else []
+    plan += [(m, b) for b in budgets for m in ALL_METHODS if m in methods]
     for method, budget in plan:
         for seed in seeds:
             record = run(task, data, method, budget, seed, epochs)
@@ -154,7 +168,7 @@ def table(task, records):
     ]
     if plain:
         lines.append("| plain | " + " | ".join([_cell(plain)] * len(budgets)) + " |")
-    for method in METHODS:
+    for method in ALL_METHODS:
         cells = [_cell([r for r in records
                         if r["method"] == method and r["budget"] == b]) for b in budgets]
         if any(cell != "n/a" for cell in cells):
@@ -183,7 +197,7 @@ def plot(task, records, directory):
     plain = [r["metric"] for r in records if r["method"] == "plain"]
     if plain:
         axes.axhline(np.mean(plain), color="black", linestyle="--", label="plain (1×)")
-    for method in METHODS:
+    for method in ALL_METHODS:
         points = {}
         for r in records:
             if r["method"] == method and "metric" in r:
@@ -213,6 +227,10 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true",
                         help="each task's quick epoch count instead of its full one")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="training epochs of every task, instead of its own count")
+    parser.add_argument("--methods", nargs="+", default=["plain", *METHODS],
+                        choices=["plain", *ALL_METHODS])
     parser.add_argument("--out", default="accuracy.json")
     parser.add_argument("--plots", default=None, help="folder for one PNG per task")
     args = parser.parse_args(argv)
@@ -221,8 +239,8 @@ def main(argv=None):
                "seeds": args.seeds, "budgets": args.budgets, "tasks": {}}
     for name in args.tasks:
         task = TASKS[name]
-        epochs = task.quick_epochs if args.quick else task.epochs
-        records = run_task(task, args.budgets, args.seeds, epochs)
+        epochs = args.epochs or (task.quick_epochs if args.quick else task.epochs)
+        records = run_task(task, args.budgets, args.seeds, epochs, args.methods)
         results["tasks"][name] = {"epochs": epochs, "runs": records}
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)

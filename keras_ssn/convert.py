@@ -42,9 +42,9 @@ def convert(
     *,
     groups="single",
     share="wavg",
-    upsample="inter",
+    upsample="repeat",
     max_templates=8,
-    placement="consecutive",
+    placement="sliding",
     exclude=None,
     min_size=0,
     seed=None,
@@ -77,15 +77,18 @@ def convert(
             turned into coefficients by a linear map shared in its group) or
             `"avg"` (their plain mean, no coefficients).
         upsample: How a layer makes a weight larger than its group's slice:
-            `"inter"` (bilinear resize of a reduced template), `"repeat"`
-            (the slice tiled to the weight's size), `"mask"` (that tiling
-            with a learned mask value per copy) or `"wavg"` (chunks that are
-            learned mixes of the two halves of the slice).
+            `"repeat"` (the slice tiled to the weight's size), `"inter"`
+            (bilinear resize of a reduced template; the paper's default),
+            `"mask"` (the tiling with a learned mask value per copy) or
+            `"wavg"` (chunks that are learned mixes of the two halves of the
+            slice). `docs/results.md` compares them.
         max_templates: Most templates one layer combines.
-        placement: Where layers read their group's slice: `"consecutive"`
-            (each layer reads on from where the previous one stopped,
-            wrapping around) or `"sliding"` (windows spread evenly, so every
-            entry is read about equally often).
+        placement: Where layers read their group's slice: `"sliding"`
+            (windows spread evenly, so every entry is read about equally
+            often) or `"consecutive"` (each layer reads on from where the
+            previous one stopped, wrapping around; the paper's code).
+            `upsample="inter", placement="consecutive"` reproduces the
+            paper's defaults.
         exclude: Layers to keep unshared: a layer name, a layer path (as
             `summary()` prints it), a regular expression that fully matches
             a name or a path, a list of those, or a predicate that takes a

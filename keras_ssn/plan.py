@@ -305,8 +305,8 @@ def plan_sharing(
     budget,
     max_templates=8,
     share="wavg",
-    upsample="inter",
-    placement="consecutive",
+    upsample="repeat",
+    placement="sliding",
     unshared_layers=(),
 ):
     """Splits `budget` into a bank, groups and per-layer generation specs.
