@@ -22,6 +22,7 @@ count, the count the method reached, the metric and the seconds it took.
     python -m benchmarks.accuracy [--tasks mnist1d_cnn ...] [--budgets 0.01 0.1 0.5 4]
         [--seeds 0 1 2] [--quick | --epochs N] [--methods plain ssn ...]
         [--out accuracy.json] [--plots docs/plots]
+    python -m benchmarks.accuracy --combine a.json b.json [--plots docs/plots]
 """
 
 import argparse
@@ -220,6 +221,35 @@ def plot(task, records, directory):
     return path
 
 
+def combine(paths):
+    """Records of several result files, by task; a later run replaces an earlier one.
+
+    Args:
+        paths: JSON files written by `main`.
+
+    Returns:
+        Dict from task name to its list of records, one per (method, budget,
+        seed).
+    """
+    by_task = {}
+    for path in paths:
+        with open(path) as f:
+            results = json.load(f)
+        for name, task_results in results["tasks"].items():
+            runs = by_task.setdefault(name, {})
+            for r in task_results["runs"]:
+                runs[(r["method"], r["budget"], r["seed"])] = r
+    return {name: list(runs.values()) for name, runs in by_task.items()}
+
+
+def print_combined(paths, plots=None):
+    """Prints the tables (and writes the plots) of runs saved in several files."""
+    for name, records in combine(paths).items():
+        print("\n" + table(TASKS[name], records) + "\n")
+        if plots:
+            print("plot:", plot(TASKS[name], records, plots))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
@@ -233,7 +263,12 @@ def main(argv=None):
                         choices=["plain", *ALL_METHODS])
     parser.add_argument("--out", default="accuracy.json")
     parser.add_argument("--plots", default=None, help="folder for one PNG per task")
+    parser.add_argument("--combine", nargs="+", default=None, metavar="JSON",
+                        help="train nothing: print the tables (and --plots) of these "
+                             "result files together")
     args = parser.parse_args(argv)
+    if args.combine:
+        return print_combined(args.combine, args.plots)
     start = time.perf_counter()
     results = {"backend": keras.backend.backend(), "quick": args.quick,
                "seeds": args.seeds, "budgets": args.budgets, "tasks": {}}

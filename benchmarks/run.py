@@ -34,7 +34,8 @@ SETTINGS = {
         "latency": ["--calls", "10"],
     },
     "full": {
-        "accuracy": ["--budgets", "0.01", "0.1", "0.5", "4", "--seeds", "0", "1", "2"],
+        "accuracy": ["--budgets", "0.01", "0.1", "0.5", "4", "--seeds", "0", "1", "2",
+                     "--methods", "plain", *accuracy.ALL_METHODS],
         "step_time": ["--steps", "30"],
         "latency": ["--calls", "50"],
     },
