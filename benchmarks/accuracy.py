@@ -41,7 +41,7 @@ from benchmarks.tasks import TASKS  # noqa: E402
 
 BUDGETS = (0.01, 0.1, 0.5, 4.0)
 METHODS = ("ssn", "width", "hashed", "albert")
-ALL_METHODS = METHODS + ("ssn_paper",)
+ALL_METHODS = ("ssn", "ssn_paper") + METHODS[1:]
 PAPER_SETTINGS = {"upsample": "inter", "placement": "consecutive"}
 
 
