@@ -7,6 +7,8 @@ reference model's trainable count), trains:
 - `ssn_paper`: the same with the paper's settings, `upsample="inter"` and
   `placement="consecutive"` (the library's defaults until they lost to
   these baselines; only with `--methods`);
+- `ssn_sliding`: the defaults with `placement="sliding"` (briefly the
+  default; only with `--methods`);
 - `width`: the same architecture with every channel count scaled, the scale
   searched so that the trainable count is the closest the architecture
   allows to the budget (above 1.0 the model is wider, so it also costs more
@@ -41,8 +43,11 @@ from benchmarks.tasks import TASKS  # noqa: E402
 
 BUDGETS = (0.01, 0.1, 0.5, 4.0)
 METHODS = ("ssn", "width", "hashed", "albert")
-ALL_METHODS = ("ssn", "ssn_paper") + METHODS[1:]
+ALL_METHODS = ("ssn", "ssn_paper", "ssn_sliding") + METHODS[1:]
 PAPER_SETTINGS = {"upsample": "inter", "placement": "consecutive"}
+# `convert()` options of the SSN methods other than the defaults.
+SSN_SETTINGS = {"ssn": {}, "ssn_paper": PAPER_SETTINGS,
+                "ssn_sliding": {"placement": "sliding"}}
 
 
 def match_width(build, target, low=1e-3, high=16.0, iterations=20):
@@ -106,10 +111,8 @@ def build_method(task, method, budget, seed):
     reference = task.build(1.0)
     if method == "plain":
         return reference
-    if method == "ssn":
-        return keras_ssn.convert(reference, budget, seed=seed)
-    if method == "ssn_paper":
-        return keras_ssn.convert(reference, budget, seed=seed, **PAPER_SETTINGS)
+    if method in SSN_SETTINGS:
+        return keras_ssn.convert(reference, budget, seed=seed, **SSN_SETTINGS[method])
     if method == "hashed":
         return keras_ssn.baselines.hashed(reference, budget, seed=seed) \
             if budget <= 1 else None

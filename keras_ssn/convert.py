@@ -44,7 +44,7 @@ def convert(
     share="wavg",
     upsample="repeat",
     max_templates=8,
-    placement="sliding",
+    placement="consecutive",
     exclude=None,
     min_size=0,
     seed=None,
@@ -83,12 +83,12 @@ def convert(
             `"wavg"` (chunks that are learned mixes of the two halves of the
             slice). `docs/results.md` compares them.
         max_templates: Most templates one layer combines.
-        placement: Where layers read their group's slice: `"sliding"`
+        placement: Where layers read their group's slice: `"consecutive"`
+            (each layer reads on from where the previous one stopped,
+            wrapping around, as in the paper's code) or `"sliding"`
             (windows spread evenly, so every entry is read about equally
-            often) or `"consecutive"` (each layer reads on from where the
-            previous one stopped, wrapping around; the paper's code).
-            `upsample="inter", placement="consecutive"` reproduces the
-            paper's defaults.
+            often). `upsample="inter"` with the default placement
+            reproduces the paper's settings.
         exclude: Layers to keep unshared: a layer name, a layer path (as
             `summary()` prints it), a regular expression that fully matches
             a name or a path, a list of those, or a predicate that takes a

@@ -306,7 +306,7 @@ def plan_sharing(
     max_templates=8,
     share="wavg",
     upsample="repeat",
-    placement="sliding",
+    placement="consecutive",
     unshared_layers=(),
 ):
     """Splits `budget` into a bank, groups and per-layer generation specs.

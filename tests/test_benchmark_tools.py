@@ -35,7 +35,7 @@ def test_ablation_varies_one_option_at_a_time_from_its_base():
     assert runs[1:] == [("upsample", "repeat"), ("upsample", "mask"), ("upsample", "wavg"),
                         ("placement", "sliding")]
     assert ablation.variants(["placement"], "defaults") == [
-        ("base", "defaults"), ("placement", "consecutive")]
+        ("base", "defaults"), ("placement", "sliding")]
     # The paper base is the benchmark's ssn_paper method; the other base is convert()'s defaults.
     assert {k: ablation.BASES["paper"][k] for k in PAPER_SETTINGS} == PAPER_SETTINGS
     defaults = inspect.signature(keras_ssn.convert).parameters
