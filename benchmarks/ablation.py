@@ -2,13 +2,12 @@
 
 Trains a task's reference model (by default MNIST-1D with the quickstart's
 1-D CNN, 108,426 parameters; see `benchmarks/tasks.py`) under each budget
-with one option changed at a time from `convert()`'s defaults (share="wavg",
-upsample="repeat", groups="single", placement="consecutive") or, with
-`--base paper`, from the paper's settings (upsample="inter"): every `share`, every `upsample`, every grouping
-(single, type, shape, 2 random groups, 2 learned groups) and both
-placements. Each run is repeated over seeds;
-the script prints a Markdown table of the task's metric (mean ± standard
-deviation) and writes every run to a JSON file.
+with one option changed at a time from `convert()`'s defaults or, with
+`--base paper`, from the paper's settings (`upsample="inter"`): every
+`share`, every `upsample`, every grouping (single, type, shape, 2 random
+groups, 2 learned groups) and both placements. Each run is repeated over
+seeds; the script prints a Markdown table of the task's metric (mean ±
+standard deviation) and writes every run to a JSON file.
 
     python -m benchmarks.ablation [--task mnist1d_cnn] [--base defaults|paper]
         [--budgets 0.1 0.01] [--seeds 0 1 2] [--epochs N]
@@ -16,6 +15,7 @@ deviation) and writes every run to a JSON file.
 """
 
 import argparse
+import inspect
 import json
 import os
 import time
@@ -26,15 +26,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_ssn  # noqa: E402
+from benchmarks.accuracy import PAPER_SETTINGS  # noqa: E402
 from benchmarks.tasks import TASKS  # noqa: E402
 
-# The settings every run starts from: `convert()`'s defaults, or the paper's.
-BASES = {
-    "defaults": {"share": "wavg", "upsample": "repeat", "groups": "single",
-                 "placement": "consecutive"},
-    "paper": {"share": "wavg", "upsample": "inter", "groups": "single",
-              "placement": "consecutive"},
-}
 VALUES = {
     "share": ("wavg", "emb", "avg"),
     "upsample": ("inter", "repeat", "mask", "wavg"),
@@ -42,6 +36,13 @@ VALUES = {
     "placement": ("consecutive", "sliding"),
 }
 LEARNED_GROUPS = 2
+# The settings every run starts from: `convert()`'s defaults, or the paper's.
+_CONVERT_DEFAULTS = {
+    option: inspect.signature(keras_ssn.convert).parameters[option].default
+    for option in VALUES
+}
+BASES = {"defaults": _CONVERT_DEFAULTS,
+         "paper": dict(_CONVERT_DEFAULTS, **PAPER_SETTINGS)}
 
 
 def convert(task, model, budget, base, option, value, data, seed, pretrain_epochs):

@@ -269,7 +269,7 @@ def test_user_layers_join_through_the_sharing_protocol(tmp_path):
 
 
 def test_a_keras_application(tmp_path):
-    """One application in the suite (MobileNet, the quickest to compile);
+    """One application in the suite (MobileNet, smaller than MobileNetV2);
     `benchmarks/compatibility.py` runs the rest."""
     model = keras.applications.MobileNet(
         weights=None, input_shape=(32, 32, 3), classes=5, alpha=0.25)
