@@ -142,8 +142,15 @@ def language_model_training_data(data, epochs, seed, windows_per_epoch=4096):
     return windows[:, :-1], windows[:, 1:]
 
 
-def train_classifier(model, data, epochs, seed, batch_size=64, learning_rate=3e-3):
-    """Adam, cross-entropy, XLA; returns test accuracy."""
+def train_classifier(model, data, epochs, seed, batch_size=64, learning_rate=3e-3,
+                     curve=None):
+    """Adam, cross-entropy, XLA; returns test accuracy.
+
+    Args:
+        curve: Optional dict; if given, it receives the training loss and the
+            test accuracy after every epoch, as lists under `"loss"` and
+            `"test_accuracy"` (this evaluates the test data every epoch).
+    """
     (x_train, y_train), (x_test, y_test) = data
     keras.utils.set_random_seed(seed)
     model.compile(
@@ -152,7 +159,13 @@ def train_classifier(model, data, epochs, seed, batch_size=64, learning_rate=3e-
         metrics=["accuracy"],
         jit_compile=True,
     )
-    model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=0)
+    history = model.fit(
+        x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=0,
+        validation_data=None if curve is None else (x_test, y_test),
+    ).history
+    if curve is not None:
+        curve["loss"] = [float(v) for v in history["loss"]]
+        curve["test_accuracy"] = [float(v) for v in history["val_accuracy"]]
     _, accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
     return float(accuracy)
 

@@ -1,12 +1,21 @@
-"""The benchmark scripts' bookkeeping: merging result files, choosing ablation runs."""
+"""The benchmark scripts' bookkeeping: merging result files, choosing ablation runs,
+recording training curves."""
 
+import argparse
 import inspect
 import json
 
+import keras
+import numpy as np
+import pytest
+
 import keras_ssn
 from benchmarks import ablation
+from benchmarks import curves
 from benchmarks.accuracy import PAPER_SETTINGS
 from benchmarks.accuracy import combine
+from benchmarks.architectures import cnn1d
+from benchmarks.tasks import train_classifier
 
 
 def write_results(path, task, runs):
@@ -41,3 +50,34 @@ def test_ablation_varies_one_option_at_a_time_from_its_base():
     defaults = inspect.signature(keras_ssn.convert).parameters
     for option, value in ablation.BASES["defaults"].items():
         assert defaults[option].default == value
+
+
+def test_a_training_curve_records_every_epoch_and_leaves_the_result_unchanged():
+    rng = np.random.default_rng(0)
+    data = [(rng.normal(size=(n, 40, 1)).astype("float32"), rng.integers(0, 10, n))
+            for n in (128, 64)]
+
+    def train(**kwargs):
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(0)
+        return train_classifier(cnn1d(0.25), data, 2, seed=0, **kwargs)
+
+    curve = {}
+    assert train(curve=curve) == train()
+    assert len(curve["loss"]) == len(curve["test_accuracy"]) == 2
+    assert curve["test_accuracy"][-1] == pytest.approx(train(), abs=1e-6)
+
+
+def test_curves_runs_a_method_budget_seed_triple_and_rejects_others(tmp_path):
+    out = tmp_path / "curves.json"
+    curves.main(["--task", "mnist1d_cnn", "--runs", "ssn:0.01:0", "--epochs", "1",
+                 "--out", str(out)])
+    (record,) = json.loads(out.read_text())["runs"]
+    assert (record["method"], record["budget"], record["seed"]) == ("ssn", 0.01, 0)
+    assert record["trainable"] == round(0.01 * keras_ssn.count_trainable(cnn1d()))
+    assert len(record["test_accuracy"]) == 1
+    assert record["test_accuracy"][0] == pytest.approx(record["metric"], abs=1e-6)
+    with pytest.raises(argparse.ArgumentTypeError, match="method:budget:seed"):
+        curves.parse_run("ssn:0.1")
+    with pytest.raises(argparse.ArgumentTypeError, match="integer as seed"):
+        curves.parse_run("ssn:0.1:x")
