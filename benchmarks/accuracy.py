@@ -9,6 +9,9 @@ reference model's trainable count), trains:
   these baselines; only with `--methods`);
 - `ssn_sliding`: the defaults with `placement="sliding"` (briefly the
   default; only with `--methods`);
+- `ssn_type`, `ssn_shape`: the defaults with one parameter group per layer
+  family (`groups="type"`) or per family and weight shape
+  (`groups="shape"`) instead of one group (only with `--methods`);
 - `width`: the same architecture with every channel count scaled, the scale
   searched so that the trainable count is the closest the architecture
   allows to the budget (above 1.0 the model is wider, so it also costs more
@@ -43,11 +46,12 @@ from benchmarks.tasks import TASKS  # noqa: E402
 
 BUDGETS = (0.01, 0.1, 0.5, 4.0)
 METHODS = ("ssn", "width", "hashed", "albert")
-ALL_METHODS = ("ssn", "ssn_paper", "ssn_sliding") + METHODS[1:]
+ALL_METHODS = ("ssn", "ssn_paper", "ssn_sliding", "ssn_type", "ssn_shape") + METHODS[1:]
 PAPER_SETTINGS = {"upsample": "inter", "placement": "consecutive"}
 # `convert()` options of the SSN methods other than the defaults.
 SSN_SETTINGS = {"ssn": {}, "ssn_paper": PAPER_SETTINGS,
-                "ssn_sliding": {"placement": "sliding"}}
+                "ssn_sliding": {"placement": "sliding"},
+                "ssn_type": {"groups": "type"}, "ssn_shape": {"groups": "shape"}}
 
 
 def match_width(build, target, low=1e-3, high=16.0, iterations=20):
