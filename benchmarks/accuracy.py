@@ -123,8 +123,13 @@ def build_method(task, method, budget, seed):
     raise ValueError(f"Unknown method {method!r}; expected plain or one of {ALL_METHODS}.")
 
 
-def run(task, data, method, budget, seed, epochs):
-    """Trains one method at one budget and seed; returns a JSON-able record."""
+def run(task, data, method, budget, seed, epochs, **train_options):
+    """Trains one method at one budget and seed; returns a JSON-able record.
+
+    `train_options` go to `task.train` (for example `curve=` of
+    `benchmarks.tasks.train_classifier`). Returns None where the method does
+    not apply.
+    """
     keras.backend.clear_session()
     record = {"task": task.name, "method": method, "budget": budget, "seed": seed}
     record["target"] = round(budget * reference_count(task))
@@ -137,7 +142,7 @@ def run(task, data, method, budget, seed, epochs):
         return None
     start = time.perf_counter()
     record["trainable"] = keras_ssn.count_trainable(model)
-    record["metric"] = task.train(model, data, epochs, seed)
+    record["metric"] = task.train(model, data, epochs, seed, **train_options)
     record["seconds"] = time.perf_counter() - start
     return record
 

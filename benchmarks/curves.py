@@ -20,9 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
-import keras_ssn  # noqa: E402
 from benchmarks.accuracy import ALL_METHODS  # noqa: E402
-from benchmarks.accuracy import build_method  # noqa: E402
+from benchmarks.accuracy import run  # noqa: E402
 from benchmarks.tasks import TASKS  # noqa: E402
 from benchmarks.tasks import train_classifier  # noqa: E402
 
@@ -44,15 +43,11 @@ def parse_run(text):
 
 
 def curve(task, data, method, budget, seed, epochs):
-    """Trains one run like `benchmarks.accuracy.run`; returns its per-epoch record."""
-    keras.backend.clear_session()
-    model = build_method(task, method, budget, seed)
-    if model is None:
-        raise ValueError(f"{method} does not apply to {task.name} at budget {budget}.")
-    record = {"task": task.name, "method": method, "budget": budget, "seed": seed,
-              "trainable": keras_ssn.count_trainable(model)}
+    """One run of `benchmarks.accuracy.run`, with the per-epoch loss and accuracy."""
     history = {}
-    record["metric"] = train_classifier(model, data, epochs, seed, curve=history)
+    record = run(task, data, method, budget, seed, epochs, curve=history)
+    if record is None:
+        raise ValueError(f"{method} does not apply to {task.name} at budget {budget}.")
     return {**record, **history}
 
 

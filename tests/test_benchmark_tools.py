@@ -63,9 +63,10 @@ def test_a_training_curve_records_every_epoch_and_leaves_the_result_unchanged():
         return train_classifier(cnn1d(0.25), data, 2, seed=0, **kwargs)
 
     curve = {}
-    assert train(curve=curve) == train()
+    accuracy = train()
+    assert train(curve=curve) == accuracy
     assert len(curve["loss"]) == len(curve["test_accuracy"]) == 2
-    assert curve["test_accuracy"][-1] == pytest.approx(train(), abs=1e-6)
+    assert curve["test_accuracy"][-1] == pytest.approx(accuracy, abs=1e-6)
 
 
 def test_curves_runs_a_method_budget_seed_triple_and_rejects_others(tmp_path):
