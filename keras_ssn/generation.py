@@ -1,4 +1,11 @@
-"""Weight generation: from bank entries to a layer's weight tensor.
+"""Weight generation for one layer: read bank entries, then shape them.
+
+Generating a weight is two steps: *read* the entries the layer's `WeightSpec`
+names from its group's slice (`read`), then *shape* them into the weight with
+the spec's generation method (`shape_weight`; see `keras_ssn.methods`). The
+model generates every layer of a group at once (`keras_ssn.engine`), reading
+the group's slice in one piece; `generate_weight` does both steps for one
+layer alone, for a layer called outside its model and for `materialize()`.
 
 Every function here uses static shapes and `keras.ops` only, so generation
 compiles under XLA and runs on every backend.
@@ -9,6 +16,8 @@ import math
 
 import numpy as np
 from keras import ops
+
+from keras_ssn.methods import upsample_template
 
 # How a layer's weight relates to its group's slice (see `WeightSpec.mode`).
 COMBINE = "combine"  # mixes `templates` full-size templates
@@ -44,30 +53,83 @@ def read_window(bank, start, size, offset, length):
     return ops.concatenate(pieces, axis=0)
 
 
-def combine_templates(templates, coefficients, share="wavg"):
-    """Combines templates into one weight (the paper's WAvg, Emb or Avg).
+def read(group_slice, spec):
+    """The entries one layer reads from its group's slice.
 
     Args:
-        templates: Tensor of shape `(num_templates, weight_size)`.
-        coefficients: Tensor of shape `(1, num_templates)`, or `None` for a
-            single template used as is. For `"emb"` these are the
-            coefficients already projected from the layer embedding.
-        share: `"wavg"` or `"emb"` (weighted by `coefficients`), `"avg"` (the
-            mean) or `"softmax"` (weighted by the softmax of `coefficients`).
+        group_slice: 1-D tensor, the group's slice of the bank.
+        spec: The layer's `WeightSpec`.
 
     Returns:
-        1-D tensor of `weight_size` entries.
+        `spec.read_length` entries for `"combine"` and `"upsample"` specs;
+        the signed entries of the weight for `"hashed"`; the stacked reduced
+        templates `(templates, template size)` for `"warp"`.
     """
-    if share == "avg":
-        return ops.mean(templates, axis=0)
-    if coefficients is None:
-        return templates[0]
-    if share == "softmax":
-        coefficients = ops.softmax(coefficients, axis=-1)
-    # A broadcast multiply and a sum over templates, not a (1, K) @ (K, n)
-    # matmul: XLA fuses it with the reads and the scale, and the gradient
-    # with respect to the bank with the accumulation into the bank.
-    return ops.sum(ops.transpose(coefficients) * templates, axis=0)
+    if spec.mode == HASHED:
+        index, sign = hash_table(spec)
+        return ops.take(group_slice, index, axis=0) * sign
+    if spec.mode == WARP:
+        size = math.prod(spec.template_shape)
+        return ops.stack(
+            [
+                read_window(group_slice, 0, spec.size,
+                            (spec.offset + k * spec.template_stride) % spec.size, size)
+                for k in range(spec.templates)
+            ]
+        )
+    return read_window(group_slice, 0, spec.size, spec.offset, spec.read_length)
+
+
+def shape_weight(window, spec, parameters=None):
+    """Turns the entries a layer read into its weight.
+
+    Args:
+        window: What `read` returns for `spec`.
+        spec: The layer's `WeightSpec`.
+        parameters: The layer's learned generation parameters, or `None`:
+            template coefficients `(1, templates)` (already projected from
+            the layer embedding for `share="emb"`), the mask `(copies,)`, or
+            the piece mixes `(chunks, 2)`.
+
+    Returns:
+        Tensor of shape `spec.shape`, in the bank's dtype.
+    """
+    if spec.mode == UPSAMPLE:
+        matrix = spec.upsampling.upsample(window, spec, parameters)
+    elif spec.mode == HASHED:
+        matrix = window
+    elif spec.mode == WARP:
+        templates = ops.stack(
+            [
+                ops.reshape(
+                    upsample_template(
+                        ops.reshape(window[k], spec.template_shape), spec.matrix_shape
+                    ),
+                    (-1,),
+                )
+                for k in range(spec.templates)
+            ]
+        )
+        matrix = spec.combination.combine(templates, parameters)
+    else:
+        templates = ops.reshape(window, (spec.templates, spec.weight_size))
+        matrix = spec.combination.combine(templates, parameters)
+    return ops.reshape(matrix * spec.scale, spec.shape)
+
+
+def generate_weight(bank, spec, parameters=None):
+    """Generates one layer's weight from the whole bank, in the bank's dtype.
+
+    Args:
+        bank: 1-D tensor, the whole bank.
+        spec: The layer's `WeightSpec`.
+        parameters: As for `shape_weight`.
+
+    Returns:
+        Tensor of shape `spec.shape`.
+    """
+    group_slice = bank[spec.start : spec.start + spec.size]
+    return shape_weight(read(group_slice, spec), spec, parameters)
 
 
 def embedded_coefficients(embedding, coefficient_maps, spec):
@@ -87,145 +149,6 @@ def embedded_coefficients(embedding, coefficient_maps, spec):
     return ops.matmul(embedding, projection[:, : spec.templates])
 
 
-def upsample_template(template, matrix_shape):
-    """Bilinearly resizes a reduced 2-D template to the weight's 2-D view.
-
-    Uses half-pixel centers with edge clamping (the convention of
-    `keras.ops.image.resize(..., interpolation="bilinear")` when enlarging),
-    written as two gathers and two linear blends: the cost is linear in the
-    output size and the gradient is a cheap scatter-add, on every backend.
-
-    Args:
-        template: Tensor of shape `(rows, cols)`, the reduced template.
-        matrix_shape: Target `(rows, cols)`, each at least the template's.
-
-    Returns:
-        Tensor of shape `matrix_shape`.
-    """
-    for axis, target in enumerate(matrix_shape):
-        source = template.shape[axis]
-        if source == target:
-            continue
-        low, fraction = bilinear_axis(source, target)
-        # Each output blends entries `low` and `low + 1` (clamped), so one
-        # gather of (entry, next entry) pairs serves both: one gather, and
-        # one scatter-add in the gradient, per axis.
-        following = ops.concatenate(
-            [_drop_first(template, axis), _last(template, axis)], axis=axis
-        )
-        pairs = ops.take(ops.stack([template, following], axis=-1), low, axis=axis)
-        fraction = np.expand_dims(fraction, 1 - axis)
-        template = pairs[..., 0] * (1.0 - fraction) + pairs[..., 1] * fraction
-    return template
-
-
-def _drop_first(matrix, axis):
-    return matrix[1:] if axis == 0 else matrix[:, 1:]
-
-
-def _last(matrix, axis):
-    return matrix[-1:] if axis == 0 else matrix[:, -1:]
-
-
-@functools.lru_cache(maxsize=256)
-def bilinear_axis(source, target):
-    """Sample positions of a bilinear resize from `source` to `target` points.
-
-    Returns:
-        `(low, fraction)`: for every output point, the first of the two
-        input points it blends (the second is the next one, clamped to the
-        last) and the weight of the second.
-    """
-    position = (np.arange(target) + 0.5) * source / target - 0.5
-    position = np.clip(position, 0, source - 1)
-    low = np.floor(position).astype("int32")
-    fraction = (position - low).astype("float32")
-    return low, fraction
-
-
-def bilinear_gain(source_shape, target_shape):
-    """Standard deviation that bilinear upsampling keeps from i.i.d. inputs.
-
-    Each output of a bilinear resize is a convex mix of inputs, which shrinks
-    the variance of independent entries. This returns the root mean square of
-    the per-output mixing-weight norms, so dividing by it restores the
-    variance.
-    """
-    gain = 1.0
-    for source, target in zip(source_shape, target_shape):
-        _, fraction = bilinear_axis(source, target)
-        gain *= float(np.mean((1 - fraction) ** 2 + fraction**2))
-    return math.sqrt(gain)
-
-
-def generate_weight(bank, spec, coefficients=None):
-    """Generates one layer's weight from the bank, in the bank's dtype.
-
-    Args:
-        bank: 1-D tensor, the whole bank.
-        spec: The layer's `WeightSpec`.
-        coefficients: The layer's learned generation parameters, or `None`:
-            template coefficients `(1, templates)` when combining, the mask
-            `(copies,)` for `"mask"` upsampling, the piece mixes
-            `(chunks, 2)` for `"wavg"` upsampling.
-
-    Returns:
-        Tensor of shape `spec.shape`.
-    """
-    if spec.mode == HASHED:
-        index, sign = hash_table(spec)
-        slice_ = bank[spec.start : spec.start + spec.size]
-        flat = ops.take(slice_, index, axis=0) * sign
-        return ops.reshape(flat * spec.scale, spec.shape)
-    if spec.mode == WARP:
-        templates = ops.stack(
-            [_warped_template(bank, spec, k) for k in range(spec.templates)]
-        )
-        flat = combine_templates(templates, coefficients, spec.share)
-        return ops.reshape(flat * spec.scale, spec.shape)
-    window = read_window(
-        bank, spec.start, spec.size, spec.offset, spec.read_length
-    )
-    if spec.mode == UPSAMPLE:
-        matrix = upsample_window(window, spec, coefficients)
-    else:
-        templates = ops.reshape(window, (spec.templates, spec.weight_size))
-        matrix = combine_templates(templates, coefficients, spec.share)
-    return ops.reshape(matrix * spec.scale, spec.shape)
-
-
-def upsample_window(window, spec, coefficients=None):
-    """Makes a weight larger than the group's slice from the entries read.
-
-    - `"inter"`: the window is a reduced template, bilinearly resized.
-    - `"repeat"`: the window already tiles the slice to the weight's size.
-    - `"mask"`: the tiling, with each copy of the slice multiplied by its
-      own learned mask value, so that copies can diverge.
-    - `"wavg"`: the window is two halves of the slice; the weight is cut into
-      chunks of one half's length, each a learned mix of the two halves.
-
-    Args:
-        window: The entries read, `spec.read_length` of them.
-        spec: The layer's `WeightSpec` in `"upsample"` mode.
-        coefficients: The mask or the piece mixes; `None` otherwise.
-
-    Returns:
-        Tensor of the weight's 2-D view, `spec.matrix_shape`.
-    """
-    rows, cols = spec.matrix_shape
-    if spec.upsample == "inter":
-        template = ops.reshape(window, spec.template_shape)
-        return upsample_template(template, spec.matrix_shape)
-    if spec.upsample == "wavg":
-        pieces = ops.reshape(window, spec.template_shape)
-        mixed = ops.reshape(ops.matmul(coefficients, pieces), (-1,))
-        return ops.reshape(mixed[: spec.weight_size], (rows, cols))
-    if spec.upsample == "mask":
-        mask = ops.repeat(coefficients, spec.size, axis=0)[: spec.weight_size]
-        window = window * mask
-    return ops.reshape(window, (rows, cols))
-
-
 def hash_table(spec):
     """Bank positions and signs of a hashed weight's entries (see `hashing`)."""
     seed, position, total = spec.hashing
@@ -240,13 +163,3 @@ def _hash_tables(seed, total, size):
     index = (rng.permutation(total) % size).astype("int32")
     sign = rng.choice(np.array([-1.0, 1.0], "float32"), size=total)
     return index, sign
-
-
-def _warped_template(bank, spec, index):
-    """Template `index` of a warp-mode layer, resized to the weight, flattened."""
-    offset = (spec.offset + index * spec.template_stride) % spec.size
-    window = read_window(
-        bank, spec.start, spec.size, offset, math.prod(spec.template_shape)
-    )
-    template = ops.reshape(window, spec.template_shape)
-    return ops.reshape(upsample_template(template, spec.matrix_shape), (-1,))

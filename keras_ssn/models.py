@@ -8,9 +8,13 @@ bank's config and the sharing plan are part of the model config, so
 """
 
 import keras
+from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
+from keras_ssn import engine
 from keras_ssn.bank import WeightBank
+from keras_ssn.layer_paths import walk_layers
 from keras_ssn.layers import GENERATION_PARAM_NAMES
+from keras_ssn.layers import SharedContainerMixin
 from keras_ssn.layers import is_shared
 from keras_ssn.plan import SharingPlan
 
@@ -36,8 +40,77 @@ class BankOwnerMixin:
         share_planned_layers(self.converted_model(), sharing_plan)
         self.bank = bank
         self.sharing_plan = sharing_plan
+        object.__setattr__(self, "_weight_owners", None)
         for layer in self.shared_layers():
             layer.attach_bank(bank)
+
+    def call(self, inputs, training=None, mask=None, **kwargs):
+        with self.generation_scope():
+            return super().call(inputs, training=training, mask=mask, **kwargs)
+
+    def generation_scope(self):
+        """Generates every shared weight once and lets the layers read them.
+
+        Weight generation runs once per forward pass, one parameter group at
+        a time (see `keras_ssn.engine`); the regularization losses of the
+        generated weights are added here too, from the same tensors.
+        """
+        if in_symbolic_scope() or engine.is_covered(self):
+            return engine.scope(engine.GeneratedWeights())
+        owners = self.weight_owners()
+        generated = engine.generate_groups(self.bank, self.sharing_plan, owners)
+        losses = [
+            regularizer(generated.get(layer, name))
+            for layer, name, regularizer in self._regularized_weights(owners)
+        ]
+        if losses:
+            self.add_loss(losses)
+        object.__setattr__(self, "_regularization_loss_ids", {id(x) for x in losses})
+        generated.add(self, None, None)  # marks this model as covered
+        return engine.scope(generated)
+
+    def _regularized_weights(self, owners):
+        for layer, name in owners.values():
+            regularizer = layer.regularizer_of(name)
+            if regularizer is not None:
+                yield layer, name, regularizer
+
+    def _get_regularization_losses(self):
+        """Adds the regularization of generated weights to Keras's own.
+
+        A forward pass adds them as it generates the weights; outside one
+        (`model.losses` before any call), the weights are generated here.
+        """
+        losses = super()._get_regularization_losses()
+        added = getattr(self, "_regularization_loss_ids", set())
+        if any(id(loss) in added for loss in self._get_own_losses()):
+            return losses
+        for layer, name, regularizer in self._regularized_weights(self.weight_owners()):
+            losses.append(regularizer(layer.generate_weight(name)))
+        return losses
+
+    def weight_owners(self):
+        """Dict mapping each weight path of the plan to `(layer, weight name)`.
+
+        Weights whose layer is not built yet (an attention layer builds its
+        projections on first call) are left out until it is.
+        """
+        if self._weight_owners is not None:
+            return self._weight_owners
+        owners = {}
+        for path, layer in walk_layers(self.converted_model()):
+            if isinstance(layer, SharedContainerMixin):
+                for part, sublayer in layer.shared_parts(layer).items():
+                    if is_shared(sublayer) and sublayer.built:
+                        for name in sublayer.shared_weights:
+                            owners[f"{path}/{part}/{name}"] = (sublayer, name)
+            elif is_shared(layer) and layer.built:
+                for name in layer.shared_weights:
+                    owners.setdefault(f"{path}/{name}", (layer, name))
+        owners = {p: owners[p] for p in self.sharing_plan.weights if p in owners}
+        if len(owners) == len(self.sharing_plan.weights):
+            object.__setattr__(self, "_weight_owners", owners)
+        return owners
 
     @property
     def variables(self):
@@ -83,16 +156,6 @@ class BankOwnerMixin:
         self.compile(**config)
         if hasattr(self, "optimizer") and self.built:
             self.optimizer.build(self.trainable_variables)
-
-    def _get_regularization_losses(self):
-        losses = super()._get_regularization_losses()
-        for layer in self.shared_layers():
-            for name in layer.shared_weights:
-                regularizer = layer.regularizer_of(name)
-                if regularizer is not None:
-                    losses.append(regularizer(layer.generate_weight(name)))
-        return losses
-
 
 def _with_bank_variables(variables, model):
     """Adds the bank's variables to a model's list, once.
@@ -216,7 +279,8 @@ class SharedModel(BankOwnerMixin, keras.Model):
         return self.model
 
     def call(self, *args, **kwargs):
-        return self.model(*args, **kwargs)
+        with self.generation_scope():
+            return self.model(*args, **kwargs)
 
     def get_config(self):
         return {

@@ -15,11 +15,11 @@ from keras_ssn.generation import COMBINE
 from keras_ssn.generation import HASHED
 from keras_ssn.generation import UPSAMPLE
 from keras_ssn.generation import WARP
-from keras_ssn.generation import bilinear_gain
-
-# Largest per-layer embedding for `share="emb"`: a group whose layers combine
-# at most K templates uses embeddings of min(EMBEDDING_DIM, K) entries.
-EMBEDDING_DIM = 4
+from keras_ssn.methods import EmbeddedAverage
+from keras_ssn.methods import bilinear_gain
+from keras_ssn.methods import combination
+from keras_ssn.methods import reduced_template_shape
+from keras_ssn.methods import upsampling
 PLACEMENTS = ("consecutive", "sliding")
 _MAX_SETTLE_ROUNDS = 1000
 
@@ -92,6 +92,25 @@ class WeightSpec:
         if self.template_stride is not None:
             return WARP
         return UPSAMPLE if self.template_shape is not None else COMBINE
+
+    @property
+    def combination(self):
+        """The `Combination` method named by `share`."""
+        return combination(self.share)
+
+    @property
+    def upsampling(self):
+        """The `Upsampling` method named by `upsample`."""
+        return upsampling(self.upsample)
+
+    @property
+    def generation_method(self):
+        """The method whose learned parameters the layer owns, or `None`."""
+        if self.mode == UPSAMPLE:
+            return self.upsampling
+        if self.mode == HASHED:
+            return None
+        return self.combination
 
     @property
     def weight_size(self):
@@ -267,35 +286,21 @@ def generation_params(shape, templates, slice_size, share, upsample, embedding_d
         shape: Shape of the weight.
         templates: Templates the layer combines (1 when upsampling).
         slice_size: Entries in its group's bank slice.
-        share: Combination method.
-        upsample: Upsampling method.
+        share: Combination method (a name in `keras_ssn.methods.COMBINATIONS`,
+            or `"hashed"`).
+        upsample: Upsampling method (a name in `keras_ssn.methods.UPSAMPLINGS`).
         embedding_dim: Layer embedding size, for `share="emb"`.
 
     Returns:
-        The count: template coefficients (`"wavg"`, `"softmax"`), the layer
-        embedding (`"emb"`), one mask value per copy of the slice (`"mask"`)
-        or two mixing weights per half-slice chunk (`"wavg"` upsampling); 0
-        for the parameter-free methods.
+        The count the method asks for: template coefficients, a layer
+        embedding, mask values or piece mixes; 0 for parameter-free methods.
     """
-    if share == "softmax":
-        return templates
     if share == "hashed":
         return 0
     size = math.prod(shape)
-    if templates == 1 and size > slice_size:
-        if upsample == "mask":
-            return math.ceil(size / slice_size)
-        if upsample == "wavg":
-            return 2 * upsample_chunks(size, slice_size)
-        return 0
-    if templates < 2 or share == "avg":
-        return 0
-    return embedding_dim if share == "emb" else templates
-
-
-def upsample_chunks(weight_size, slice_size):
-    """Chunks of a `"wavg"`-upsampled weight: one per half-slice it spans."""
-    return math.ceil(weight_size / math.ceil(slice_size / 2))
+    if templates == 1 and size > slice_size and share != "softmax":
+        return upsampling(upsample).parameter_count(size, slice_size)
+    return combination(share).parameter_count(templates, embedding_dim)
 
 
 def plan_sharing(
@@ -645,11 +650,22 @@ def _add_templates(weights, members, templates, sizes, max_templates):
                     f"max_templates to at least "
                     f"{_templates_needed(weights, member, sizes[g])}."
                 )
-            i = max(growable, key=lambda j: weights[j].size)
+            i = max(growable, key=lambda j: (
+                _fits_once(weights[j], templates[j] + 1, sizes[g]), weights[j].size))
             templates[i] += 1
             reads += weights[i].size
             grown = True
     return grown
+
+
+def _fits_once(weight, templates, slice_size):
+    """Whether `templates` copies of `weight` fit in the slice without overlap.
+
+    A layer whose templates overlap reads some entries twice; the planner
+    grows the layers that still fit first, and lets one wrap only when no
+    other layer of the group can read the rest.
+    """
+    return templates * weight.size <= slice_size
 
 
 def _is_upsampled(weight, templates, slice_size):
@@ -674,19 +690,11 @@ def _generation_total(weights, members, templates, sizes, share, upsample):
 
 def _combination_params(templates, share):
     """Coefficients of one group's combining layers, its map included."""
+    method = combination(share)
     mixing = [k for k in templates if k >= 2]
-    if share == "avg" or not mixing:
-        return 0
-    if share == "emb":
-        dim, cols = _embedding_map_shape(mixing)
-        return dim * len(mixing) + dim * cols
-    return sum(mixing)
-
-
-def _embedding_map_shape(mixing_templates):
-    """`(embedding_dim, templates)` of a group's map for `share="emb"`."""
-    cols = max(mixing_templates)
-    return min(EMBEDDING_DIM, cols), cols
+    if isinstance(method, EmbeddedAverage):
+        return method.group_parameter_count(mixing)
+    return sum(method.parameter_count(k) for k in mixing)
 
 
 def _templates_needed(weights, member, size):
@@ -707,8 +715,8 @@ def _place_templates(weights, members, sizes, templates, share, upsample, placem
             templates[i] for i in member
             if not _is_upsampled(weights[i], templates[i], size) and templates[i] >= 2
         ]
-        if share == "emb" and mixing:
-            coefficient_map = (map_start, *_embedding_map_shape(mixing))
+        if isinstance(combination(share), EmbeddedAverage) and mixing:
+            coefficient_map = (map_start, *EmbeddedAverage.map_shape(mixing))
             map_start += coefficient_map[1] * coefficient_map[2]
         layer_specs = []
         for i in member:
@@ -716,7 +724,8 @@ def _place_templates(weights, members, sizes, templates, share, upsample, placem
             if _is_upsampled(weight, templates[i], size):
                 template_shape, gain = _upsampled_template(weight, size, upsample)
             else:
-                template_shape, gain = None, _combination_gain(templates[i], share)
+                template_shape = None
+                gain = combination(share).gain(templates[i])
             layer_specs.append(
                 WeightSpec(
                     group=g,
@@ -773,51 +782,12 @@ def _read_offsets(read_lengths, size, placement):
 
 
 def _upsampled_template(weight, size, upsample):
-    """The template a layer upsamples from, and the std it keeps of the bank.
-
-    `"inter"` reads a reduced grid of at least `size` entries and resizes it
-    bilinearly; `"repeat"` and `"mask"` read the weight's full size from the
-    slice, wrapping around it, which tiles the slice (the mask starts at
-    ones); `"wavg"` reads the slice as two halves, which the layer mixes with
-    unit-norm coefficients.
-    """
+    """The entries a layer upsamples from, and the std it keeps of the bank."""
     rows, cols = math.prod(weight.shape[:-1]), weight.shape[-1]
-    if upsample in ("repeat", "mask"):
-        return (rows, cols), 1.0
-    if upsample == "wavg":
-        return (2, math.ceil(size / 2)), 1.0
-    template_shape = reduced_template_shape(rows, cols, size)
-    return template_shape, bilinear_gain(template_shape, (rows, cols))
-
-
-def _combination_gain(templates, share):
-    """The std a combination of independent unit-variance templates keeps."""
-    if share == "avg":
-        return 1.0 / math.sqrt(templates)
-    return 1.0  # a single template, or coefficients with unit norm
+    return upsampling(upsample).template_shape(rows, cols, size)
 
 
 def _group_stddev(weights):
     total = sum(w.size for w in weights)
     variance = sum(w.size * w.stddev**2 for w in weights) / total
     return float(math.sqrt(variance)) or 1.0
-
-
-def reduced_template_shape(rows, cols, min_size):
-    """The smallest `(r, c)` grid with `r * c >= min_size` and the weight's aspect.
-
-    Args:
-        rows: Rows of the weight's 2-D view.
-        cols: Columns of the weight's 2-D view.
-        min_size: Entries the template must hold (the group's slice size), so
-            that reading it uses every entry of the slice.
-
-    Returns:
-        A tuple `(r, c)` with `r <= rows` and `c <= cols`.
-    """
-    ratio = math.sqrt(min_size / (rows * cols))
-    r = min(rows, max(1, round(rows * ratio)))
-    c = min(cols, math.ceil(min_size / r))
-    if r * c < min_size:
-        r = min(rows, math.ceil(min_size / c))
-    return (r, c)

@@ -1,28 +1,19 @@
 """The mixin that turns a Keras layer into one that generates its weights."""
 
+import contextlib
+
 import keras
 from keras import ops
 
 from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
+from keras_ssn import engine
 from keras_ssn import generation
+from keras_ssn.methods import GENERATION_PARAM_NAMES
+from keras_ssn.methods import WeightedAverage
 from keras_ssn.plan import WeightSpec
 
-# Names of the learned generation parameters a shared layer may own. None of
-# them is a weight of the original layer, and optimizer weight decay skips
-# them (as in the paper, for the coefficients).
-COEFFICIENTS_NAME = "template_coefficients"  # share="wavg" / "softmax"
-EMBEDDING_NAME = "layer_embedding"  # share="emb"
-MASK_NAME = "upsample_mask"  # upsample="mask"
-PIECE_MIX_NAME = "upsample_coefficients"  # upsample="wavg"
-COEFFICIENT_MAPS_NAME = "coefficient_maps"  # the bank's share="emb" maps
-GENERATION_PARAM_NAMES = (
-    COEFFICIENTS_NAME,
-    EMBEDDING_NAME,
-    MASK_NAME,
-    PIECE_MIX_NAME,
-    COEFFICIENT_MAPS_NAME,
-)
+COEFFICIENTS_NAME = WeightedAverage.parameter_name
 
 
 class SharedWeightMixin:
@@ -100,19 +91,61 @@ class SharedWeightMixin:
             if not count:
                 self.coefficients[name] = None
                 continue
-            param, shape, initializer = _generation_param(
-                spec, count, None if seed is None else seed + 1000 * index
-            )
+            method = spec.generation_method
             self.coefficients[name] = self.add_weight(
-                name=f"{name}_{param}",
-                shape=shape,
-                initializer=initializer,
+                name=f"{name}_{method.parameter_name}",
+                shape=method.parameter_shape(count),
+                initializer=method.parameter_initializer(
+                    None if seed is None else seed + 1000 * index
+                ),
                 dtype="float32",
                 autocast=False,
             )
 
+    def __call__(self, *args, **kwargs):
+        with self.standalone_scope():
+            return super().__call__(*args, **kwargs)
+
+    def standalone_scope(self):
+        """A scope with this layer's weights, when no enclosing one has them.
+
+        Inside its model, the model generates every shared weight once per
+        forward pass. Called on its own, the layer generates its weights
+        once per call here, however often its code reads them.
+        """
+        if (engine.is_covered(self) or not self.built
+                or self._bank_link.bank is None or in_symbolic_scope()):
+            return contextlib.nullcontext()
+        generated = engine.GeneratedWeights()
+        for name in self.shared_weights:
+            generated.add(self, name, self.generate_weight(name))
+        return engine.scope(generated)
+
+    def generation_parameters(self, name, coefficient_maps=None):
+        """The learned parameters that generate weight `name`, as tensors.
+
+        Args:
+            name: One of `shared_weights`.
+            coefficient_maps: The bank's coefficient maps tensor, needed
+                when the weight combines templates with `share="emb"`.
+
+        Returns:
+            What `keras_ssn.generation.shape_weight` takes, or `None`.
+        """
+        spec = self.sharing[name]
+        variable = self.coefficients[name]
+        parameters = None if variable is None else variable.value
+        if spec.coefficient_map is not None:
+            parameters = generation.embedded_coefficients(
+                parameters, coefficient_maps, spec
+            )
+        return parameters
+
     def generate_weight(self, name=None):
-        """Returns the generated weight `name` in float32, the bank's dtype.
+        """Generates weight `name` from the bank, in float32 (the bank's dtype).
+
+        This generates the weight on its own; inside its model's forward
+        pass the layer reads the weight its model generated for it.
 
         Args:
             name: One of `shared_weights`; the first by default.
@@ -131,21 +164,23 @@ class SharedWeightMixin:
                 "inside a model made by `keras_ssn.convert()` or loaded with "
                 "`keras.models.load_model()` after `import keras_ssn`."
             )
-        spec = self.sharing[name]
-        variable = self.coefficients[name]
-        coefficients = None if variable is None else variable.value
-        if spec.coefficient_map is not None:
-            coefficients = generation.embedded_coefficients(
-                coefficients, bank.coefficient_maps.value, spec
-            )
-        return generation.generate_weight(bank.entries.value, spec, coefficients)
+        maps = bank.coefficient_maps
+        parameters = self.generation_parameters(
+            name, None if maps is None else maps.value
+        )
+        return generation.generate_weight(
+            bank.entries.value, self.sharing[name], parameters
+        )
 
     def _generated_weight(self, name):
         if not self.built:
             raise AttributeError(
                 f"You must build the layer before accessing `{name}`."
             )
-        return ops.cast(self.generate_weight(name), self.compute_dtype)
+        weight = engine.lookup(self, name)
+        if weight is None:
+            weight = self.generate_weight(name)
+        return ops.cast(weight, self.compute_dtype)
 
     def regularizer_of(self, name):
         """The regularizer the base layer applies to weight `name`, or `None`."""
@@ -195,37 +230,6 @@ def refuse_lora(layer):
         f"Layer '{layer.name}' generates its weights from a shared bank; LoRA "
         "needs owned weights. Call `keras_ssn.materialize(model)` first."
     )
-
-
-def _generation_param(spec, count, seed):
-    """Name, shape and initializer of a layer's learned generation parameters.
-
-    Template coefficients and layer embeddings start as random unit-norm
-    rows, so the generated weight starts with the std the plan set; a mask
-    starts at ones (plain tiling); piece mixes start as random unit-norm
-    mixes of the two halves.
-    """
-    if spec.mode == generation.UPSAMPLE:
-        if spec.upsample == "mask":
-            return MASK_NAME, (count,), "ones"
-        return PIECE_MIX_NAME, (count // 2, 2), _UnitRows(seed)
-    if spec.share == "emb":
-        return EMBEDDING_NAME, (1, count), keras.initializers.Orthogonal(seed=seed)
-    return COEFFICIENTS_NAME, (1, count), keras.initializers.Orthogonal(seed=seed)
-
-
-class _UnitRows(keras.initializers.Initializer):
-    """Random rows of unit norm (a normal draw, each row normalized)."""
-
-    def __init__(self, seed=None):
-        self.seed = seed
-
-    def __call__(self, shape, dtype=None):
-        draw = keras.random.normal(shape, dtype=dtype, seed=self.seed)
-        return draw / ops.sqrt(ops.sum(draw * draw, axis=-1, keepdims=True))
-
-    def get_config(self):
-        return {"seed": self.seed}
 
 
 class _BankLink:

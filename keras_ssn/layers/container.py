@@ -1,5 +1,7 @@
 """Shared variants of layers that rebuild their own sublayers (RNNs, attention)."""
 
+import contextlib
+
 from keras_ssn.layers.base import SharedWeightMixin
 from keras_ssn.layers.base import as_specs
 from keras_ssn.layers.base import refuse_lora
@@ -64,6 +66,15 @@ class SharedContainerMixin:
             delattr(self, attribute)
             self._layers.remove(sublayer)  # Keras does not untrack layers
             setattr(self, attribute, shared_class.from_config(config))
+
+    def __call__(self, *args, **kwargs):
+        with contextlib.ExitStack() as stack:
+            # Called on its own, the layer generates its parts' weights once
+            # here, before (for an RNN) the time loop reads them each step.
+            for sublayer in self.shared_parts(self).values():
+                if isinstance(sublayer, SharedWeightMixin):
+                    stack.enter_context(sublayer.standalone_scope())
+            return super().__call__(*args, **kwargs)
 
     def enable_lora(self, *args, **kwargs):
         refuse_lora(self)

@@ -1,0 +1,247 @@
+"""What one train step costs: XLA's own figures, and measured memory and time.
+
+For the plain model and its conversions, prints XLA's analysis of one
+compiled JAX train step (`jax.jit(model.train_step).lower(state, data)
+.compile()`: flops, bytes accessed, temp buffer bytes; no step runs, so the
+figures do not depend on machine load) and, with `--timing`, each model's
+peak host memory (RSS) and median step time under `jit_compile=True`, each
+model in its own process.
+
+    KERAS_BACKEND=jax python -m benchmarks.cost [--models dense64 wrn16_4]
+        [--budgets 0.01 0.1 1 4] [--timing] [--out FILE]
+
+`--timing` also runs on TensorFlow (`KERAS_BACKEND=tensorflow`), whose
+compiled step XLA does not expose; the XLA figures need JAX.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_ssn  # noqa: E402
+from benchmarks.architectures import wide_resnet  # noqa: E402
+
+
+def dense_stack(depth=64, width=512, classes=10):
+    """`depth` x `Dense(width, relu)`, then `Dense(classes)`."""
+    return keras.Sequential(
+        [keras.Input((width,))]
+        + [keras.layers.Dense(width, activation="relu") for _ in range(depth)]
+        + [keras.layers.Dense(classes)],
+        name=f"dense{depth}",
+    )
+
+
+def lstm_model(vocabulary=64, length=32, units=256, classes=10):
+    """A 2-layer LSTM classifier over token ids."""
+    return keras.Sequential(
+        [
+            keras.Input((length,), dtype="int32"),
+            keras.layers.Embedding(vocabulary, units),
+            keras.layers.LSTM(units, return_sequences=True),
+            keras.layers.LSTM(units),
+            keras.layers.Dense(classes),
+        ],
+        name="lstm2",
+    )
+
+
+def _resnet50v2():
+    return keras.applications.ResNet50V2(
+        weights=None, input_shape=(64, 64, 3), classes=10
+    )
+
+
+# name: (builder, batch size, input shape (int inputs: their vocabulary))
+MODELS = {
+    "dense64": (dense_stack, 32, (512,)),
+    "wrn16_4": (lambda: wide_resnet(16, 4, classes=10), 128, (32, 32, 3)),
+    "wrn28_10": (lambda: wide_resnet(28, 10, classes=100), 128, (32, 32, 3)),
+    "resnet50v2": (_resnet50v2, 8, (64, 64, 3)),
+    "lstm2": (lstm_model, 32, (32,)),
+}
+
+
+def batch(model, size, seed=0):
+    """A random `(x, y)` batch for `model` (integer inputs get token ids)."""
+    rng = np.random.default_rng(seed)
+    spec = model.inputs[0]
+    shape = (size,) + tuple(spec.shape[1:])
+    if "int" in str(spec.dtype):
+        x = rng.integers(0, 2, shape).astype("int32")
+    else:
+        x = rng.normal(size=shape).astype("float32")
+    classes = model.outputs[0].shape[-1]
+    return x, rng.integers(0, classes, size).astype("int32")
+
+
+def compile_for_training(model):
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True,
+    )
+    return model
+
+
+def compiled_step_cost(model, x, y):
+    """XLA's cost and memory analysis of `model`'s compiled JAX train step.
+
+    Args:
+        model: A compiled model (JAX backend).
+        x: An input batch.
+        y: A target batch.
+
+    Returns:
+        Dict with `flops`, `bytes_accessed` and `temp_bytes` (XLA's temporary
+        buffers, in bytes).
+    """
+    import jax
+
+    model._symbolic_build(data_batch=(x, y))
+    model.optimizer.build(model.trainable_variables)
+    state = tuple(
+        [v.value for v in variables]
+        for variables in (
+            model.trainable_variables,
+            model.non_trainable_variables,
+            model.optimizer.variables,
+            model.metrics_variables,
+        )
+    )
+    compiled = jax.jit(model.train_step).lower(state, (x, y)).compile()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return {
+        "flops": float(cost["flops"]),
+        "bytes_accessed": float(cost["bytes accessed"]),
+        "temp_bytes": int(compiled.memory_analysis().temp_size_in_bytes),
+    }
+
+
+def build(name, budget):
+    """The plain model (`budget` None) or its conversion, compiled."""
+    keras.utils.set_random_seed(0)
+    model = MODELS[name][0]()
+    if budget is not None:
+        model = keras_ssn.convert(model, budget, seed=0)
+    return compile_for_training(model)
+
+
+def xla_figures(name, budgets):
+    """XLA figures of the plain model and each conversion, with ratios."""
+    records = {}
+    for budget in [None, *budgets]:
+        model = build(name, budget)
+        x, y = batch(model, MODELS[name][1])
+        label = "plain" if budget is None else f"ssn_{budget:g}"
+        records[label] = {"trainable": keras_ssn.count_trainable(model),
+                          **compiled_step_cost(model, x, y)}
+        keras.backend.clear_session()
+    plain = records["plain"]
+    for label, record in records.items():
+        for key in ("flops", "bytes_accessed"):
+            record[f"{key}_ratio"] = record[key] / plain[key]
+    return records
+
+
+def time_one(name, label, steps=20, warmup=3):
+    """Median step time and peak RSS of one model, in this process."""
+    budget = None if label == "plain" else float(label.removeprefix("ssn_"))
+    model = build(name, budget)
+    x, y = batch(model, MODELS[name][1])
+    for _ in range(warmup):
+        model.train_on_batch(x, y)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        float(np.asarray(model.train_on_batch(x, y)))
+        times.append(time.perf_counter() - start)
+    return {
+        "median_step_seconds": float(np.median(times)),
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }
+
+
+def timing(name, budgets, steps):
+    """Runs `time_one` for every model in a fresh process of its own."""
+    records = {}
+    for label in ["plain"] + [f"ssn_{b:g}" for b in budgets]:
+        command = [sys.executable, "-m", "benchmarks.cost", "--time-only", label,
+                   "--models", name, "--steps", str(steps)]
+        output = subprocess.run(command, check=True, capture_output=True, text=True)
+        records[label] = json.loads(output.stdout.strip().splitlines()[-1])
+    plain = records["plain"]["median_step_seconds"]
+    for record in records.values():
+        record["step_ratio"] = record["median_step_seconds"] / plain
+    return records
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", choices=sorted(MODELS),
+                        default=["dense64", "wrn16_4"])
+    parser.add_argument("--budgets", type=float, nargs="+", default=[0.01, 0.1, 1, 4])
+    parser.add_argument("--timing", action="store_true",
+                        help="also peak RSS and step time, one process per model")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--out", help="also write the JSON here")
+    parser.add_argument("--time-only", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.time_only:
+        print(json.dumps(time_one(args.models[0], args.time_only, args.steps)))
+        return None
+    result = {"backend": keras.backend.backend(), "keras": keras.__version__,
+              "machine": platform.processor() or platform.machine(),
+              "cpus": os.cpu_count(), "models": {}}
+    for name in args.models:
+        entry = {"batch": MODELS[name][1]}
+        if keras.backend.backend() == "jax":
+            entry["xla"] = xla_figures(name, args.budgets)
+        if args.timing:
+            entry["timing"] = timing(name, args.budgets, args.steps)
+        result["models"][name] = entry
+        print(json.dumps({name: entry}), flush=True)
+    if args.out:
+        with open(args.out, "w") as file:
+            json.dump(result, file, indent=2)
+    print(table(result))
+    return result
+
+
+def table(result):
+    """A Markdown table of the figures in `result`."""
+    lines = ["| model | budget | trainable | flops × plain | bytes × plain | temp MB |"
+             " step × plain | peak RSS GB |", "|---" * 8 + "|"]
+    for name, entry in result["models"].items():
+        xla = entry.get("xla", {})
+        timed = entry.get("timing", {})
+        for label in xla or timed:
+            x = xla.get(label, {})
+            t = timed.get(label, {})
+            lines.append(
+                f"| {name} | {label.removeprefix('ssn_')} | {x.get('trainable', '')} | "
+                f"{_fmt(x.get('flops_ratio'))} | {_fmt(x.get('bytes_accessed_ratio'))} | "
+                f"{_fmt(x.get('temp_bytes', 0) / 1e6 if x else None, 1)} | "
+                f"{_fmt(t.get('step_ratio'))} | "
+                f"{_fmt(t.get('peak_rss_bytes', 0) / 1e9 if t else None, 2)} |"
+            )
+    return "\n".join(lines)
+
+
+def _fmt(value, digits=3):
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""The generation engine: every shared weight, generated once per forward pass.
+
+A converted model generates all its shared weights at the start of its
+`call()`, one parameter group at a time, and puts them in a
+`GeneratedWeights` scope; each shared layer reads its weight from the scope
+instead of generating it. This is the paper's "weight generation happens
+once per forward pass" (Plummer et al., ICLR 2022, Section 3.2) and it is
+what keeps a train step's cost near the plain model's:
+
+- The bank is cut into its groups' slices by one `split`, whose gradient is
+  one concatenation: no layer's gradient is a bank-sized buffer.
+- With consecutive placement, a group's layers read its slice end to end, so
+  their windows together are one tiling of the slice: one `tile`, static
+  `split`s into windows, and the gradient into the slice is one reshape and
+  sum. The gradient buffers hold the entries read, about the size of the
+  generated weights, whatever the depth.
+- Hashed layers of a group read their entries with one gather.
+
+Other reads (sliding placement, the warped templates of `learn_groups()`)
+slice the group's slice per layer.
+
+A shared layer that is called outside a scope that holds its weights (on
+its own, or a layer that `convert()` could not reach through its model)
+generates them itself, once per call (see `standalone_scope`).
+"""
+
+import contextlib
+import math
+import threading
+
+import numpy as np
+from keras import ops
+
+from keras_ssn import generation
+from keras_ssn.generation import COMBINE
+from keras_ssn.generation import HASHED
+from keras_ssn.generation import UPSAMPLE
+
+_STACK = threading.local()
+
+
+class GeneratedWeights:
+    """Generated weights of one forward pass, by layer and weight name."""
+
+    def __init__(self):
+        self._weights = {}
+        self._layers = {}
+
+    def add(self, layer, name, weight):
+        self._weights[(id(layer), name)] = weight
+        self._layers[id(layer)] = layer  # keeps ids valid while in scope
+
+    def get(self, layer, name):
+        return self._weights.get((id(layer), name))
+
+    def covers(self, layer):
+        return id(layer) in self._layers
+
+    def __len__(self):
+        return len(self._weights)
+
+
+def _stack():
+    if not hasattr(_STACK, "scopes"):
+        _STACK.scopes = []
+    return _STACK.scopes
+
+
+@contextlib.contextmanager
+def scope(weights):
+    """Makes `weights` (a `GeneratedWeights`) what shared layers read inside."""
+    stack = _stack()
+    stack.append(weights)
+    try:
+        yield weights
+    finally:
+        stack.pop()
+
+
+def lookup(layer, name):
+    """The weight `name` of `layer` generated in an enclosing scope, or `None`."""
+    for weights in reversed(_stack()):
+        weight = weights.get(layer, name)
+        if weight is not None:
+            return weight
+    return None
+
+
+def is_covered(layer):
+    """Whether an enclosing scope holds `layer`'s generated weights."""
+    return any(weights.covers(layer) for weights in _stack())
+
+
+def generate_groups(bank, plan, owners):
+    """Generates the weights of every layer in `owners`, group by group.
+
+    Args:
+        bank: The model's `WeightBank`.
+        plan: The model's `SharingPlan`.
+        owners: Dict mapping weight paths of the plan to `(layer, name)`;
+            weights missing from it are not generated.
+
+    Returns:
+        A `GeneratedWeights`, in float32.
+    """
+    generated = GeneratedWeights()
+    slices = group_slices(bank.entries.value, plan.groups)
+    maps = bank.coefficient_maps
+    maps = None if maps is None else maps.value
+    for group, group_slice in zip(plan.groups, slices):
+        paths = [p for p in group.weights if p in owners]
+        if not paths:
+            continue
+        specs = [plan.weights[p] for p in paths]
+        parameters = [
+            owners[p][0].generation_parameters(owners[p][1], maps) for p in paths
+        ]
+        weights = generate_group(group_slice, specs, parameters)
+        for path, weight in zip(paths, weights):
+            generated.add(*owners[path], weight)
+    return generated
+
+
+def group_slices(entries, groups):
+    """Cuts the bank into its groups' slices with one `split`."""
+    if len(groups) == 1:
+        return [entries]
+    return ops.split(entries, [g.start for g in groups[1:]])
+
+
+def generate_group(group_slice, specs, parameters):
+    """Generates the weights of one group's layers from its slice.
+
+    Args:
+        group_slice: 1-D tensor, the group's slice.
+        specs: `WeightSpec`s of the layers, in the plan's order.
+        parameters: Each layer's learned generation parameters, or `None`.
+
+    Returns:
+        List of weights, one per spec.
+    """
+    windows = read_group(group_slice, specs)
+    return [
+        generation.shape_weight(window, spec, params)
+        for window, spec, params in zip(windows, specs, parameters)
+    ]
+
+
+def read_group(group_slice, specs):
+    """The entries each layer of a group reads, read together where possible."""
+    if is_end_to_end(specs):
+        return _read_end_to_end(group_slice, [s.read_length for s in specs])
+    if all(spec.mode == HASHED for spec in specs):
+        return _read_hashed(group_slice, specs)
+    return [generation.read(group_slice, spec) for spec in specs]
+
+
+def is_end_to_end(specs):
+    """Whether the layers' reads, laid end to end, are one tiling of the slice.
+
+    True when every layer reads one contiguous window (combining or
+    upsampling) and each starts where the previous one stopped, as with
+    consecutive placement.
+    """
+    before = 0
+    for spec in specs:
+        if spec.mode not in (COMBINE, UPSAMPLE) or spec.offset != before % spec.size:
+            return False
+        before += spec.read_length
+    return True
+
+
+def _read_end_to_end(group_slice, lengths):
+    size = group_slice.shape[0]
+    total = sum(lengths)
+    copies = math.ceil(total / size)
+    tiled = ops.tile(group_slice, (copies,)) if copies > 1 else group_slice
+    if copies * size > total:
+        tiled = tiled[:total]
+    if len(lengths) == 1:
+        return [tiled]
+    return ops.split(tiled, _boundaries(lengths))
+
+
+def _read_hashed(group_slice, specs):
+    tables = [generation.hash_table(spec) for spec in specs]
+    index = _concatenated([index for index, _ in tables])
+    sign = _concatenated([sign for _, sign in tables])
+    signed = ops.take(group_slice, index, axis=0) * sign
+    if len(specs) == 1:
+        return [signed]
+    return ops.split(signed, _boundaries([s.weight_size for s in specs]))
+
+
+def _concatenated(arrays):
+    return np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+
+
+def _boundaries(lengths):
+    boundaries = []
+    position = 0
+    for length in lengths[:-1]:
+        position += length
+        boundaries.append(position)
+    return boundaries

@@ -1,0 +1,370 @@
+"""Generation methods: how a layer turns the bank entries it reads into its weight.
+
+The paper (Plummer et al., ICLR 2022, Section 3.2) makes a layer's weight in
+one of two ways, depending on how its weight compares to its group's slice:
+
+- **combination** (downsampling, the slice holds `K >= 2` copies of the
+  weight): the layer reads `K` templates and mixes them (`WeightedAverage`,
+  `EmbeddedAverage`, `Average`; `SoftmaxAverage` for learning groups);
+- **upsampling** (the weight is larger than the slice): the layer enlarges
+  what the slice holds (`Repeat`, `Interpolate`, `Mask`, `HalfMix`).
+
+Each method is one object that knows its learned parameter count, their
+initializer, the standard deviation it keeps of i.i.d. bank entries (its
+*gain*, which the planner divides out) and how to generate. `COMBINATIONS`
+and `UPSAMPLINGS` map the names `convert()` takes to them. Everything here
+uses static shapes and `keras.ops` only, so generation compiles under XLA.
+"""
+
+import functools
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+# Largest per-layer embedding for `EmbeddedAverage`: a group whose layers
+# combine at most K templates uses embeddings of min(EMBEDDING_DIM, K) entries.
+EMBEDDING_DIM = 4
+
+
+class GenerationMethod:
+    """Base class of the generation methods.
+
+    Attributes:
+        name: The name `convert()` takes for it.
+        parameter_name: Suffix of the name of the learned variable a layer
+            owns for it (`"kernel_template_coefficients"`), or `None`.
+    """
+
+    name = None
+    parameter_name = None
+
+    def parameter_shape(self, count):
+        """Shape of a layer's learned parameters, given their count."""
+        return (1, count)
+
+    def parameter_initializer(self, seed=None):
+        """Initializer of a layer's learned parameters."""
+        return keras.initializers.Orthogonal(seed=seed)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class Combination(GenerationMethod):
+    """Mixes `K` full-size templates into one weight (downsampling).
+
+    `combine(templates, parameters)` takes `templates` of shape
+    `(K, weight_size)` and returns the weight, flat.
+    """
+
+    def parameter_count(self, templates, embedding_dim=0):
+        """Learned parameters of one layer that combines `templates`."""
+        return templates if templates >= 2 else 0
+
+    def gain(self, templates):
+        """Std that combining independent unit-variance templates keeps."""
+        return 1.0  # a single template, or coefficients with unit norm
+
+    def combine(self, templates, parameters):
+        if parameters is None:
+            return templates[0]
+        # A broadcast multiply and a sum over templates, not a (1, K) @ (K, n)
+        # matmul: XLA fuses it with the reads and the scale, and the gradient
+        # with respect to the bank with the accumulation into the bank.
+        return ops.sum(ops.transpose(parameters) * templates, axis=0)
+
+
+class WeightedAverage(Combination):
+    """The paper's WAvg: `w = sum_k alpha_k T_k` with learned `alpha` per layer.
+
+    The coefficients start as a random unit vector (orthogonal initializer),
+    so the weight starts with the std the plan sets.
+    """
+
+    name = "wavg"
+    parameter_name = "template_coefficients"
+
+
+class EmbeddedAverage(Combination):
+    """The paper's Emb: coefficients projected from a learned layer embedding.
+
+    Each layer learns an embedding `phi` of `min(4, K)` entries; a linear map
+    shared by its group (stored in the bank's `coefficient_maps`) turns it
+    into coefficients, `alpha = phi @ M[:, :K]`.
+    """
+
+    name = "emb"
+    parameter_name = "layer_embedding"
+
+    def parameter_count(self, templates, embedding_dim=0):
+        return embedding_dim if templates >= 2 else 0
+
+    @staticmethod
+    def map_shape(mixing_templates):
+        """`(embedding_dim, templates)` of a group's map."""
+        cols = max(mixing_templates)
+        return min(EMBEDDING_DIM, cols), cols
+
+    def group_parameter_count(self, mixing_templates):
+        """Embeddings and the map of a group whose layers combine these `K`s."""
+        if not mixing_templates:
+            return 0
+        dim, cols = self.map_shape(mixing_templates)
+        return dim * len(mixing_templates) + dim * cols
+
+
+class Average(Combination):
+    """The mean of the templates; no learned parameters."""
+
+    name = "avg"
+
+    def parameter_count(self, templates, embedding_dim=0):
+        return 0
+
+    def gain(self, templates):
+        return 1.0 / math.sqrt(templates)
+
+    def combine(self, templates, parameters):
+        return ops.mean(templates, axis=0)
+
+
+class SoftmaxAverage(Combination):
+    """Templates weighted by the softmax of learned coefficients.
+
+    Used by `learn_groups()`'s pretraining: the softmax makes the layers'
+    coefficient vectors comparable mixing proportions. Every layer has
+    coefficients, even with one template.
+    """
+
+    name = "softmax"
+    parameter_name = "template_coefficients"
+
+    def parameter_count(self, templates, embedding_dim=0):
+        return templates
+
+    def combine(self, templates, parameters):
+        return super().combine(templates, ops.softmax(parameters, axis=-1))
+
+
+class Upsampling(GenerationMethod):
+    """Makes a weight larger than its group's slice (the paper's upsampling).
+
+    `template_shape(rows, cols, slice_size)` gives the shape of the entries
+    the layer reads (wrapping around its slice); `upsample(window, spec,
+    parameters)` turns them into the weight's 2-D view `(rows, cols)`.
+    """
+
+    def parameter_count(self, weight_size, slice_size):
+        return 0
+
+    def template_shape(self, rows, cols, slice_size):
+        """`(shape of the entries read, gain)` for a `rows x cols` weight."""
+        return (rows, cols), 1.0
+
+
+class Repeat(Upsampling):
+    """Tiles the slice to the weight's size: the read wraps around the slice."""
+
+    name = "repeat"
+
+    def upsample(self, window, spec, parameters):
+        return ops.reshape(window, spec.matrix_shape)
+
+
+class Mask(Upsampling):
+    """The tiling, each copy of the slice times its own learned mask value.
+
+    The mask starts at ones (plain tiling), so copies can diverge in training.
+    """
+
+    name = "mask"
+    parameter_name = "upsample_mask"
+
+    def parameter_count(self, weight_size, slice_size):
+        return math.ceil(weight_size / slice_size)
+
+    def parameter_shape(self, count):
+        return (count,)
+
+    def parameter_initializer(self, seed=None):
+        return "ones"
+
+    def upsample(self, window, spec, parameters):
+        mask = ops.repeat(parameters, spec.size, axis=0)[: spec.weight_size]
+        return ops.reshape(window * mask, spec.matrix_shape)
+
+
+class HalfMix(Upsampling):
+    """Chunks of half a slice, each a learned mix of the slice's two halves."""
+
+    name = "wavg"
+    parameter_name = "upsample_coefficients"
+
+    def parameter_count(self, weight_size, slice_size):
+        return 2 * upsample_chunks(weight_size, slice_size)
+
+    def parameter_shape(self, count):
+        return (count // 2, 2)
+
+    def parameter_initializer(self, seed=None):
+        return UnitRows(seed)
+
+    def template_shape(self, rows, cols, slice_size):
+        return (2, math.ceil(slice_size / 2)), 1.0
+
+    def upsample(self, window, spec, parameters):
+        pieces = ops.reshape(window, spec.template_shape)
+        mixed = ops.reshape(ops.matmul(parameters, pieces), (-1,))
+        return ops.reshape(mixed[: spec.weight_size], spec.matrix_shape)
+
+
+class Interpolate(Upsampling):
+    """The paper's Inter: a reduced template, bilinearly resized to the weight.
+
+    The template keeps the weight's 2-D aspect and holds at least the whole
+    slice; the resize uses half-pixel centers with edge clamping, as
+    `keras.ops.image.resize(..., interpolation="bilinear")` does when
+    enlarging.
+    """
+
+    name = "inter"
+
+    def template_shape(self, rows, cols, slice_size):
+        shape = reduced_template_shape(rows, cols, slice_size)
+        return shape, bilinear_gain(shape, (rows, cols))
+
+    def upsample(self, window, spec, parameters):
+        template = ops.reshape(window, spec.template_shape)
+        return upsample_template(template, spec.matrix_shape)
+
+
+COMBINATIONS = {m.name: m for m in (WeightedAverage(), EmbeddedAverage(), Average(),
+                                    SoftmaxAverage())}
+UPSAMPLINGS = {m.name: m for m in (Repeat(), Interpolate(), Mask(), HalfMix())}
+# The learned parameters a shared layer may own, and the bank's group maps.
+# None is a weight of the original layer; optimizer weight decay skips them
+# (as the paper does for the coefficients).
+COEFFICIENT_MAPS_NAME = "coefficient_maps"
+GENERATION_PARAM_NAMES = tuple(
+    dict.fromkeys(
+        m.parameter_name
+        for m in (*COMBINATIONS.values(), *UPSAMPLINGS.values())
+        if m.parameter_name
+    )
+) + (COEFFICIENT_MAPS_NAME,)
+
+
+def combination(name):
+    return COMBINATIONS[name]
+
+
+def upsampling(name):
+    return UPSAMPLINGS[name]
+
+
+class UnitRows(keras.initializers.Initializer):
+    """Random rows of unit norm (a normal draw, each row normalized)."""
+
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        draw = keras.random.normal(shape, dtype=dtype, seed=self.seed)
+        return draw / ops.sqrt(ops.sum(draw * draw, axis=-1, keepdims=True))
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+def upsample_chunks(weight_size, slice_size):
+    """Chunks of a `HalfMix`-upsampled weight: one per half-slice it spans."""
+    return math.ceil(weight_size / math.ceil(slice_size / 2))
+
+
+def reduced_template_shape(rows, cols, min_size):
+    """The smallest `(r, c)` grid with `r * c >= min_size` and the weight's aspect.
+
+    Args:
+        rows: Rows of the weight's 2-D view.
+        cols: Columns of the weight's 2-D view.
+        min_size: Entries the template must hold (the group's slice size), so
+            that reading it uses every entry of the slice.
+
+    Returns:
+        A tuple `(r, c)` with `r <= rows` and `c <= cols`.
+    """
+    ratio = math.sqrt(min_size / (rows * cols))
+    r = min(rows, max(1, round(rows * ratio)))
+    c = min(cols, math.ceil(min_size / r))
+    if r * c < min_size:
+        r = min(rows, math.ceil(min_size / c))
+    return (r, c)
+
+
+def upsample_template(template, matrix_shape):
+    """Bilinearly resizes a reduced 2-D template to the weight's 2-D view.
+
+    Written as one gather of (entry, next entry) pairs and one linear blend
+    per axis: the cost is linear in the output size and the gradient is one
+    scatter-add per axis, on every backend.
+
+    Args:
+        template: Tensor of shape `(rows, cols)`, the reduced template.
+        matrix_shape: Target `(rows, cols)`, each at least the template's.
+
+    Returns:
+        Tensor of shape `matrix_shape`.
+    """
+    for axis, target in enumerate(matrix_shape):
+        source = template.shape[axis]
+        if source == target:
+            continue
+        low, fraction = bilinear_axis(source, target)
+        following = ops.concatenate(
+            [_drop_first(template, axis), _last(template, axis)], axis=axis
+        )
+        pairs = ops.take(ops.stack([template, following], axis=-1), low, axis=axis)
+        fraction = np.expand_dims(fraction, 1 - axis)
+        template = pairs[..., 0] * (1.0 - fraction) + pairs[..., 1] * fraction
+    return template
+
+
+def _drop_first(matrix, axis):
+    return matrix[1:] if axis == 0 else matrix[:, 1:]
+
+
+def _last(matrix, axis):
+    return matrix[-1:] if axis == 0 else matrix[:, -1:]
+
+
+@functools.lru_cache(maxsize=256)
+def bilinear_axis(source, target):
+    """Sample positions of a bilinear resize from `source` to `target` points.
+
+    Returns:
+        `(low, fraction)`: for every output point, the first of the two
+        input points it blends (the second is the next one, clamped to the
+        last) and the weight of the second.
+    """
+    position = (np.arange(target) + 0.5) * source / target - 0.5
+    position = np.clip(position, 0, source - 1)
+    low = np.floor(position).astype("int32")
+    fraction = (position - low).astype("float32")
+    return low, fraction
+
+
+def bilinear_gain(source_shape, target_shape):
+    """Standard deviation that bilinear upsampling keeps from i.i.d. inputs.
+
+    Each output of a bilinear resize is a convex mix of inputs, which shrinks
+    the variance of independent entries. This returns the root mean square of
+    the per-output mixing-weight norms, so dividing by it restores the
+    variance.
+    """
+    gain = 1.0
+    for source, target in zip(source_shape, target_shape):
+        _, fraction = bilinear_axis(source, target)
+        gain *= float(np.mean((1 - fraction) ** 2 + fraction**2))
+    return math.sqrt(gain)

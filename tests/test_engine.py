@@ -1,0 +1,109 @@
+"""The generation engine: each shared weight generated once per forward pass."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import MODELS
+from conftest import sample_input
+
+import keras_ssn
+from keras_ssn import engine
+from keras_ssn import generation
+
+PLACEMENTS = ["consecutive", "sliding"]
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def count_generation(monkeypatch):
+    """Counts the calls of the one-layer-alone generation path."""
+    calls = []
+    original = generation.generate_weight
+
+    def counting(bank, spec, parameters=None):
+        calls.append(spec)
+        return original(bank, spec, parameters)
+
+    monkeypatch.setattr(generation, "generate_weight", counting)
+    return calls
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
+@pytest.mark.parametrize("budget", [0.05, 1.0, 3.0])
+def test_group_generation_equals_generating_each_layer_alone(
+    model_name, budget, placement
+):
+    small = keras_ssn.convert(MODELS[model_name](), budget, placement=placement, seed=0)
+    owners = small.weight_owners()
+    assert sorted(owners) == sorted(small.sharing_plan.weights)
+    generated = engine.generate_groups(small.bank, small.sharing_plan, owners)
+    assert len(generated) == len(owners)
+    for path, (layer, name) in owners.items():
+        np.testing.assert_allclose(
+            to_numpy(generated.get(layer, name)),
+            to_numpy(layer.generate_weight(name)),
+            rtol=1e-6, atol=1e-7, err_msg=path,
+        )
+
+
+def test_consecutive_groups_are_read_end_to_end_and_sliding_ones_are_not():
+    model = MODELS["residual_cnn"]()
+    for budget in (0.05, 3.0):
+        consecutive = keras_ssn.convert(model, budget).sharing_plan
+        sliding = keras_ssn.convert(model, budget, placement="sliding").sharing_plan
+        for plan, expected in ((consecutive, True), (sliding, False)):
+            (group,) = plan.groups
+            specs = [plan.weights[p] for p in group.weights]
+            assert engine.is_end_to_end(specs) is expected
+
+
+def test_model_call_generates_no_weight_layer_by_layer(monkeypatch):
+    small = keras_ssn.convert(MODELS["nested"](), 0.2, seed=0)
+    x = sample_input(small)
+    expected = to_numpy(small(x))
+    calls = count_generation(monkeypatch)
+    np.testing.assert_array_equal(to_numpy(small(x)), expected)
+    np.testing.assert_allclose(
+        small.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    assert calls == []
+
+
+def test_a_layer_called_alone_generates_each_weight_once_per_call(monkeypatch):
+    small = keras_ssn.convert(MODELS["mlp"](), 0.2, seed=0)
+    hidden = small.get_layer("hidden_1")
+    x = sample_input(small)
+    inside = to_numpy(keras.ops.matmul(x, small.layers[0].kernel))
+    calls = count_generation(monkeypatch)
+    alone = to_numpy(hidden(x))
+    assert len(calls) == 1
+    np.testing.assert_allclose(
+        alone, np.maximum(inside + to_numpy(hidden.bias), 0), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_an_rnn_called_alone_generates_its_kernels_once_not_per_step(monkeypatch):
+    model = keras.Sequential([keras.Input((12, 3)), keras.layers.LSTM(8),
+                              keras.layers.Dense(2)])
+    small = keras_ssn.convert(model, 0.5, seed=0)
+    lstm = small.layers[0]
+    x = np.random.default_rng(0).normal(size=(2, 12, 3)).astype("float32")
+    calls = count_generation(monkeypatch)
+    lstm(x)
+    assert sorted(spec.shape for spec in calls) == [(3, 32), (8, 32)]
+
+
+def test_regularizers_see_the_generated_weights():
+    regularizer = keras.regularizers.L2(0.01)
+    model = keras.Sequential([
+        keras.Input((6,)),
+        keras.layers.Dense(5, kernel_regularizer=regularizer, name="a"),
+        keras.layers.Dense(3, name="b"),
+    ])
+    small = keras_ssn.convert(model, 30, seed=0)
+    x = np.ones((2, 6), "float32")
+    small(x)
+    (loss,) = small.losses
+    kernel = to_numpy(small.get_layer("a").generate_weight("kernel"))
+    np.testing.assert_allclose(float(loss), 0.01 * np.sum(kernel**2), rtol=1e-5)
