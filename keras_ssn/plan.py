@@ -22,6 +22,7 @@ from keras_ssn.methods import reduced_template_shape
 from keras_ssn.methods import upsampling
 PLACEMENTS = ("consecutive", "sliding")
 _MAX_SETTLE_ROUNDS = 1000
+_MAX_FIT_ROUNDS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -567,10 +568,27 @@ def _settle(weights, members, full_sizes, max_templates, share, upsample, availa
         _initial_templates(w.size, estimate[g], max_templates)
         for w, g in zip(weights, _group_of(members, len(weights)))
     ]
-    sizes = _settle_templates(
-        weights, members, full_sizes, templates, available, max_templates,
-        share, upsample,
+    settle = functools.partial(
+        _settle_templates, weights, members, full_sizes, available=available,
+        max_templates=max_templates, share=share, upsample=upsample,
     )
+    sizes = settle(templates=templates)
+    owner = _group_of(members, len(weights))
+    for _ in range(_MAX_FIT_ROUNDS):
+        # The first templates came from an estimate of the slices; where the
+        # settled slice holds fewer copies, a layer's templates would
+        # overlap. Settle again from the copies that fit.
+        fitting = [
+            min(k, max(1, sizes[owner[i]] // weights[i].size))
+            for i, k in enumerate(templates)
+        ]
+        if fitting == templates:
+            break
+        try:
+            fitted_sizes = settle(templates=fitting)
+        except ValueError:
+            break  # keep the overlapping plan, the only one that fits
+        templates, sizes = fitting, fitted_sizes
     return templates, sizes
 
 
@@ -592,7 +610,7 @@ def _smallest_fitting(settle, too_small, largest):
 
 
 def _settle_templates(
-    weights, members, full_sizes, templates, available, max_templates, share,
+    weights, members, full_sizes, *, templates, available, max_templates, share,
     upsample,
 ):
     """Finds slice sizes and template counts that fit the budget exactly.

@@ -1,0 +1,48 @@
+"""XLA's compiled cost of a converted model's train step (JAX backend)."""
+
+import keras
+import pytest
+
+import keras_ssn
+from benchmarks.cost import batch
+from benchmarks.cost import compile_for_training
+from benchmarks.cost import compiled_step_cost
+from benchmarks.cost import dense_stack
+
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="XLA's step analysis needs JAX"
+)
+WIDTH = 64
+WEIGHT_BYTES = WIDTH * WIDTH * 4
+
+
+def step_temp_bytes(depth, bank_copies):
+    """Temp bytes of a depth-`depth` stack whose bank holds `bank_copies` weights."""
+    model = dense_stack(depth, WIDTH)
+    shared = depth * WIDTH * WIDTH + WIDTH * 10
+    unshared = keras_ssn.count_trainable(model) - shared
+    small = keras_ssn.convert(
+        model, unshared + bank_copies * WIDTH * WIDTH + 2 * (depth + 1),
+        max_templates=2, seed=0,
+    )
+    assert small.sharing_plan.bank_size >= (bank_copies - 1) * WIDTH * WIDTH
+    x, y = batch(small, 32)
+    return compiled_step_cost(compile_for_training(small), x, y)["temp_bytes"]
+
+
+def test_temp_bytes_grow_with_the_weights_read_not_with_layers_times_bank():
+    # Every layer reads two templates (2 weights' worth) of an 8-weight bank.
+    # Were each layer's gradient a bank-sized buffer, every added layer would
+    # add 8 weights' worth of temp bytes (measured: 8.0); what a layer needs
+    # is the gradient of its 2 templates, its weight and the weight's
+    # gradient (measured: 4.5).
+    shallow = step_temp_bytes(4, 8)
+    deep = step_temp_bytes(16, 8)
+    per_layer = (deep - shallow) / 12
+    assert per_layer <= 6 * WEIGHT_BYTES, per_layer / WEIGHT_BYTES
+
+
+def test_temp_bytes_do_not_grow_with_the_bank_at_a_fixed_depth():
+    # Same depth, twice the bank: the layers read as much as before
+    # (measured: equal; with bank-sized gradients per layer, 1.95 times).
+    assert step_temp_bytes(16, 16) <= 1.1 * step_temp_bytes(16, 8) + WEIGHT_BYTES
