@@ -17,6 +17,7 @@ from keras_ssn.layers import GENERATION_PARAM_NAMES
 from keras_ssn.layers import SharedContainerMixin
 from keras_ssn.layers import is_shared
 from keras_ssn.plan import SharingPlan
+from keras_ssn.sharing import share_planned_layers
 
 
 class BankOwnerMixin:
@@ -35,8 +36,6 @@ class BankOwnerMixin:
             sharing_plan = SharingPlan.from_config(sharing_plan)
         if not isinstance(bank, WeightBank):
             raise TypeError(f"Expected a WeightBank; received {bank!r}.")
-        from keras_ssn.convert import share_planned_layers
-
         share_planned_layers(self.converted_model(), sharing_plan)
         self.bank = bank
         self.sharing_plan = sharing_plan
