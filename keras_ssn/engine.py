@@ -184,22 +184,14 @@ def _read_end_to_end(group_slice, lengths):
 
 def _read_hashed(group_slice, specs):
     tables = [generation.hash_table(spec) for spec in specs]
-    index = _concatenated([index for index, _ in tables])
-    sign = _concatenated([sign for _, sign in tables])
+    index = np.concatenate([index for index, _ in tables])
+    sign = np.concatenate([sign for _, sign in tables])
     signed = ops.take(group_slice, index, axis=0) * sign
     if len(specs) == 1:
         return [signed]
     return ops.split(signed, _boundaries([s.weight_size for s in specs]))
 
 
-def _concatenated(arrays):
-    return np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
-
-
 def _boundaries(lengths):
-    boundaries = []
-    position = 0
-    for length in lengths[:-1]:
-        position += length
-        boundaries.append(position)
-    return boundaries
+    """Split points between consecutive pieces of the given lengths."""
+    return np.cumsum(lengths[:-1]).tolist()
