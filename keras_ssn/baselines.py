@@ -3,7 +3,8 @@
 from keras_ssn.convert import apply_plan
 from keras_ssn.convert import check_model
 from keras_ssn.convert import copy_model
-from keras_ssn.convert import resolve_budget
+from keras_ssn.budget import BudgetError
+from keras_ssn.budget import resolve_budget
 from keras_ssn.layer_paths import count_trainable
 from keras_ssn.plan import plan_hashed
 from keras_ssn.selection import find_shareable
@@ -39,8 +40,11 @@ def hashed(model, budget, *, seed=0, exclude=None, min_size=0):
     if not candidates:
         raise ValueError(f"Model '{model.name}' has no layer whose weight can be shared.")
     weights = [w for c in candidates for w in c.shared_weights()]
-    plan = plan_hashed(
-        weights, original - sum(w.size for w in weights), target, seed=seed,
-        unshared_layers=unshared,
-    )
+    try:
+        plan = plan_hashed(
+            weights, original - sum(w.size for w in weights), target, seed=seed,
+            unshared_layers=unshared,
+        )
+    except BudgetError as error:
+        raise error.restated(budget, original) from None
     return apply_plan(copy, candidates, plan, seed)

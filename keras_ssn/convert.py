@@ -1,13 +1,13 @@
 """`convert()` a Keras model to share its weights, and `materialize()` it back."""
 
-import math
-
 import keras
 import numpy as np
 from keras import ops
 from keras.src.models.functional import Functional
 
 from keras_ssn.bank import BankInitializer
+from keras_ssn.budget import BudgetError
+from keras_ssn.budget import resolve_budget
 from keras_ssn.bank import CoefficientMapInitializer
 from keras_ssn.bank import WeightBank
 from keras_ssn.layer_paths import count_trainable
@@ -124,17 +124,20 @@ def convert(
         seed=seed,
         layer_paths=[c.path for c in candidates for _ in c.weight_paths()],
     )
-    plan = plan_sharing(
-        weights,
-        group_ids,
-        unshared_params=original - sum(w.size for w in weights),
-        budget=target,
-        max_templates=max_templates,
-        share=share,
-        upsample=upsample,
-        placement=placement,
-        unshared_layers=unshared_layers,
-    )
+    try:
+        plan = plan_sharing(
+            weights,
+            group_ids,
+            unshared_params=original - sum(w.size for w in weights),
+            budget=target,
+            max_templates=max_templates,
+            share=share,
+            upsample=upsample,
+            placement=placement,
+            unshared_layers=unshared_layers,
+        )
+    except BudgetError as error:
+        raise error.restated(budget, original) from None
     return apply_plan(copy, candidates, plan, seed)
 
 
@@ -210,36 +213,6 @@ def materialize(model):
         plain = keras.Model.from_config(config)
     _copy_weights(model, plain)
     return plain
-
-
-def resolve_budget(budget, original):
-    """Turns an int or fractional budget into an exact parameter count."""
-    if isinstance(budget, bool) or not isinstance(
-        budget, (int, float, np.integer, np.floating)
-    ):
-        raise TypeError(
-            "budget must be an int (the exact trainable parameter count) or a "
-            f"float (a fraction of the model's {original} trainable "
-            f"parameters); received budget={budget!r}."
-        )
-    if isinstance(budget, (int, np.integer)):
-        if budget < 1:
-            raise ValueError(
-                f"budget must be a positive parameter count; received budget={budget}."
-            )
-        return int(budget)
-    if not math.isfinite(budget) or budget <= 0:
-        raise ValueError(
-            "A float budget is a positive, finite fraction of the model's "
-            f"{original} trainable parameters; received budget={budget}."
-        )
-    target = round(float(budget) * original)
-    if target < 1:
-        raise ValueError(
-            f"budget={budget} of {original} parameters rounds to {target}; "
-            "use a larger fraction."
-        )
-    return target
 
 
 def check_model(model):

@@ -12,7 +12,8 @@ import numpy as np
 from keras_ssn.convert import apply_plan
 from keras_ssn.convert import check_model
 from keras_ssn.convert import copy_model
-from keras_ssn.convert import resolve_budget
+from keras_ssn.budget import BudgetError
+from keras_ssn.budget import resolve_budget
 from keras_ssn.layer_paths import count_trainable
 from keras_ssn.plan import plan_warped
 from keras_ssn.selection import find_shareable
@@ -82,12 +83,15 @@ def learn_groups(
         )
     weights = [w for c in candidates for w in c.shared_weights()]
     original = count_trainable(model)
-    plan = plan_warped(
-        weights,
-        unshared_params=original - sum(w.size for w in weights),
-        budget=resolve_budget(budget, original),
-        templates=templates,
-    )
+    try:
+        plan = plan_warped(
+            weights,
+            unshared_params=original - sum(w.size for w in weights),
+            budget=resolve_budget(budget, original),
+            templates=templates,
+        )
+    except BudgetError as error:
+        raise error.restated(budget, original) from None
     pretrain = apply_plan(copy, candidates, plan, seed)
     pretrain.compile(optimizer=optimizer, loss=loss)
     _fit(pretrain, data, epochs, batch_size, steps_per_epoch, verbose)

@@ -11,6 +11,8 @@ import dataclasses
 import functools
 import math
 
+from keras_ssn.budget import BudgetError
+from keras_ssn.budget import budget_error
 from keras_ssn.generation import COMBINE
 from keras_ssn.generation import HASHED
 from keras_ssn.generation import UPSAMPLE
@@ -342,37 +344,36 @@ def plan_sharing(
     """
     members = _group_members(group_ids)
     full_sizes = [sum(weights[i].size for i in m) for m in members]
-    available = budget - unshared_params
-    smallest = unshared_params + len(members)
-    if available < len(members):
-        raise ValueError(
-            f"budget={budget} is below the smallest feasible budget for this "
-            f"model, {smallest} ({unshared_params} unshared parameters plus one "
-            f"bank entry per parameter group). Pass a budget of at least "
-            f"{smallest}."
-        )
-    largest = largest_budget(weights, members, unshared_params, max_templates, share)
-    if budget > largest:
-        raise ValueError(
-            f"budget={budget} is above the largest budget whose bank the layers "
-            f"can read in full with max_templates={max_templates}, {largest}; "
-            f"larger budgets would leave bank entries unused. Lower the budget "
-            f"or raise max_templates."
-        )
     settle = functools.partial(
         _settle, weights, members, full_sizes, max_templates, share, upsample
     )
-    try:
-        templates, sizes = settle(available)
-    except _NoRoomForBank as error:
-        message = str(error)
-        fits = _smallest_fitting(settle, available, largest - unshared_params)
-        if fits is not None:
-            message += (
-                f" The smallest budget that fits share={share!r}, "
-                f"upsample={upsample!r} here is {fits + unshared_params}."
-            )
-        raise ValueError(message) from None
+
+    def settled(candidate):
+        """Template counts and slice sizes that spend `candidate`, or `None`."""
+        available = candidate - unshared_params
+        if available < len(members):
+            return None
+        try:
+            return settle(available)
+        except ValueError:
+            return None
+
+    result = settled(budget)
+    if result is None:
+        largest = largest_budget(
+            weights, members, unshared_params, max_templates, share
+        )
+        raise budget_error(
+            budget,
+            lambda candidate: settled(candidate) is not None,
+            below=unshared_params + len(members) - 1,
+            above=largest + 1,
+            options=(
+                f"{len(members)} parameter groups, share={share!r}, "
+                f"upsample={upsample!r}, max_templates={max_templates}"
+            ),
+        )
+    templates, sizes = result
     groups, specs = _place_templates(
         weights, members, sizes, templates, share, upsample, placement
     )
@@ -385,7 +386,11 @@ def plan_sharing(
         unshared_layers=tuple(unshared_layers),
     )
     total = plan.bank_size + plan.coefficient_params + plan.unshared_params
-    assert total == budget, f"internal error: plan holds {total} != {budget}"
+    if total != budget:
+        raise RuntimeError(
+            f"internal error: the plan holds {total} parameters, not the budget "
+            f"{budget}. Please report it with the model and options."
+        )
     return plan
 
 
@@ -410,9 +415,9 @@ def plan_warped(weights, unshared_params, budget, templates=4):
     bank = budget - unshared_params - templates * len(weights)
     if bank < templates:
         smallest = unshared_params + templates * (len(weights) + 1)
-        raise ValueError(
-            f"budget={budget} is below the smallest budget for learning groups "
-            f"with {templates} templates per layer, {smallest}."
+        raise BudgetError(
+            budget, smallest=smallest,
+            options=f"learned groups ({templates} templates per layer)",
         )
     stride = bank // templates
     stddev = _group_stddev(weights)
@@ -459,11 +464,11 @@ def plan_hashed(weights, unshared_params, budget, seed=0, unshared_layers=()):
     total = sum(w.size for w in weights)
     bank = budget - unshared_params
     if not 1 <= bank <= total:
-        raise ValueError(
-            f"A hashed model of this architecture takes budgets from "
-            f"{unshared_params + 1} to {unshared_params + total} (its unshared "
-            f"parameters plus 1 to {total} bank entries); received "
-            f"budget={budget}."
+        raise BudgetError(
+            budget,
+            smallest=unshared_params + 1,
+            largest=unshared_params + total,
+            options="a hashed bank",
         )
     stddev = _group_stddev(weights)
     specs = {}
@@ -557,10 +562,6 @@ def _initial_templates(weight_size, group_size, max_templates):
     return max(1, min(max_templates, group_size // weight_size))
 
 
-class _NoRoomForBank(ValueError):
-    """The learned generation parameters alone exceed the budget."""
-
-
 def _settle(weights, members, full_sizes, max_templates, share, upsample, available):
     """Template counts and slice sizes that spend `available` exactly."""
     estimate = split_proportionally(available, full_sizes)
@@ -592,23 +593,6 @@ def _settle(weights, members, full_sizes, max_templates, share, upsample, availa
     return templates, sizes
 
 
-def _smallest_fitting(settle, too_small, largest):
-    """Bisects for the smallest `available` that `settle` can spend, or `None`."""
-    try:
-        settle(largest)
-    except ValueError:
-        return None
-    low, high = too_small, largest
-    while high - low > 1:
-        middle = (low + high) // 2
-        try:
-            settle(middle)
-            high = middle
-        except ValueError:
-            low = middle
-    return high
-
-
 def _settle_templates(
     weights, members, full_sizes, *, templates, available, max_templates, share,
     upsample,
@@ -629,7 +613,7 @@ def _settle_templates(
         learned = _generation_total(weights, members, templates, sizes, share, upsample)
         bank = available - learned
         if bank < len(members):
-            raise _NoRoomForBank(
+            raise ValueError(
                 f"The learned generation parameters (template coefficients, "
                 f"embeddings or masks: {learned}) leave no room for the bank "
                 f"within this budget. Use a larger budget, a smaller "

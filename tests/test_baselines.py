@@ -45,5 +45,9 @@ def test_every_weight_entry_is_a_signed_bank_entry_and_every_entry_is_used():
 
 
 def test_hashed_budget_above_the_model_raises():
-    with pytest.raises(ValueError, match="takes budgets from"):
-        keras_ssn.baselines.hashed(MODELS["mlp"](), 2.0)
+    model = MODELS["mlp"]()
+    original = keras_ssn.count_trainable(model)
+    with pytest.raises(keras_ssn.BudgetError, match="with a hashed bank") as info:
+        keras_ssn.baselines.hashed(model, 2.0)
+    assert info.value.largest == original
+    assert keras_ssn.count_trainable(keras_ssn.baselines.hashed(model, original)) == original

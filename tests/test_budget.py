@@ -84,17 +84,64 @@ def test_smallest_budget_is_feasible_and_named_when_too_small():
     smallest = plan.unshared_params + len(plan.groups)
     tiny = keras_ssn.convert(model, smallest)
     assert keras_ssn.count_trainable(tiny) == smallest
-    with pytest.raises(ValueError, match=f"smallest feasible budget .*{smallest}"):
+    with pytest.raises(keras_ssn.BudgetError, match=f"below {smallest:,}, the smallest") as info:
         keras_ssn.convert(model, smallest - 1)
+    assert info.value.smallest == smallest
 
 
 def test_budget_above_what_templates_can_read_names_the_largest():
     model = mlp()
-    with pytest.raises(ValueError, match="largest budget") as info:
+    with pytest.raises(keras_ssn.BudgetError, match=r"^budget=20.0 \(") as info:
         keras_ssn.convert(model, 20.0, max_templates=2)
-    largest = int(str(info.value).split(", ")[1].split(";")[0])
+    largest = info.value.largest
+    assert f"above {largest:,} (budget=" in str(info.value)
     assert keras_ssn.count_trainable(
         keras_ssn.convert(model, largest, max_templates=2)) == largest
+    with pytest.raises(keras_ssn.BudgetError):
+        keras_ssn.convert(model, largest + 1, max_templates=2)
+
+
+def three_dense():
+    return keras.Sequential([
+        keras.Input((64,)),
+        keras.layers.Dense(256, name="a"),
+        keras.layers.Dense(128, name="b"),
+        keras.layers.Dense(10, name="c"),
+    ])
+
+
+@pytest.mark.parametrize("options", [
+    {"groups": {"a": 0, "b": 0, "c": 1}, "max_templates": 2},
+    {"groups": {"a": 0, "b": 1, "c": 2}, "max_templates": 8},
+])
+def test_named_budgets_are_exact_boundaries(options):
+    model = three_dense()
+    with pytest.raises(keras_ssn.BudgetError) as above:
+        keras_ssn.convert(model, 10**9, **options)
+    with pytest.raises(keras_ssn.BudgetError) as below:
+        keras_ssn.convert(model, 1, **options)
+    largest, smallest = above.value.largest, below.value.smallest
+    assert (smallest, largest) == (below.value.smallest, below.value.largest)
+    for budget in (smallest, largest):
+        assert keras_ssn.count_trainable(keras_ssn.convert(model, budget, **options)) == budget
+    for budget in (smallest - 1, largest + 1):
+        with pytest.raises(keras_ssn.BudgetError):
+            keras_ssn.convert(model, budget, **options)
+
+
+def test_small_int_budget_asks_whether_a_fraction_was_meant():
+    model = three_dense()
+    with pytest.raises(keras_ssn.BudgetError) as info:
+        keras_ssn.convert(model, 1)
+    assert str(info.value).startswith("budget=1 is below ")
+    assert str(info.value).endswith(
+        "An int budget is an exact parameter count: did you mean budget=1.0 "
+        "(100% of the model's 50,826 parameters)?"
+    )
+    with pytest.raises(keras_ssn.BudgetError) as info:
+        keras_ssn.convert(model, 10**6)
+    assert "did you mean" not in str(info.value)
+    assert str(info.value).startswith("budget=1000000 is above ")
 
 
 def test_generated_weights_start_with_the_layers_own_scale():
