@@ -7,6 +7,8 @@ bank's config and the sharing plan are part of the model config, so
 `keras.models.load_model()` rebuilds the same model with no custom objects.
 """
 
+import re
+
 import keras
 from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
@@ -178,10 +180,12 @@ def exclude_coefficients_from_weight_decay(optimizer):
     if optimizer is None or not getattr(optimizer, "weight_decay", None):
         return
     pattern = getattr(optimizer, "_exclude_from_weight_decay_pattern", None)
-    names = pattern.pattern.split("|") if pattern is not None else []
+    # The user's names arrive joined into one regular expression; kept whole
+    # as one alternative, since any name may itself contain `|`.
+    names = [f"(?:{pattern.pattern})"] if pattern is not None else []
     kept = set(getattr(optimizer, "_exclude_from_weight_decay", set()))
     optimizer.exclude_from_weight_decay(
-        var_names=names + list(GENERATION_PARAM_NAMES)
+        var_names=names + [re.escape(name) for name in GENERATION_PARAM_NAMES]
     )
     optimizer._exclude_from_weight_decay = kept
 

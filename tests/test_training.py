@@ -74,6 +74,15 @@ def test_user_weight_decay_exclusions_are_kept():
     assert biases and not any(optimizer._use_weight_decay(v) for v in biases)
 
 
+def test_user_weight_decay_pattern_with_alternatives_is_kept_whole():
+    small = keras_ssn.convert(MODELS["mlp"](), 3.0, seed=0)
+    optimizer = keras.optimizers.AdamW(weight_decay=0.1)
+    optimizer.exclude_from_weight_decay(var_names=["bi(as|x)$"])
+    small.compile(optimizer=optimizer, loss="mse")
+    decayed = {v.name for v in small.trainable_variables if optimizer._use_weight_decay(v)}
+    assert decayed == {"entries"}  # the bank; biases and coefficients excluded
+
+
 def test_kernel_regularizer_applies_to_the_generated_kernel():
     model = keras.Sequential([
         keras.Input((16,)),
