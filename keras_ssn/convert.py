@@ -18,6 +18,7 @@ from keras_ssn.layers import SharedWeightMixin
 from keras_ssn.layers import is_generation_param
 from keras_ssn.layers import is_shared
 from keras_ssn.layers import owned_variable
+from keras_ssn.layers.base import become
 from keras_ssn.mapping import assign_groups
 from keras_ssn.models import BankOwnerMixin
 from keras_ssn.models import SharedModel
@@ -170,7 +171,7 @@ def apply_plan(copy, candidates, plan, seed=None):
         share_candidate(candidate, plan, None if seed is None else seed + index + 1)
     if is_subclassed(copy):
         return SharedModel(copy, bank=bank, sharing_plan=plan)
-    copy.__class__ = shared_model_class(copy)
+    become(copy, shared_model_class(copy))
     copy.attach_bank(bank, plan)
     return copy
 

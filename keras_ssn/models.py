@@ -18,6 +18,7 @@ from keras_ssn.layer_paths import walk_layers
 from keras_ssn.layers import GENERATION_PARAM_NAMES
 from keras_ssn.layers import SharedContainerMixin
 from keras_ssn.layers import is_shared
+from keras_ssn.layers.base import refuse_quantization
 from keras_ssn.plan import SharingPlan
 from keras_ssn.sharing import share_planned_layers
 
@@ -44,6 +45,15 @@ class BankOwnerMixin:
         object.__setattr__(self, "_weight_owners", None)
         for layer in self.shared_layers():
             layer.attach_bank(bank)
+
+    def quantize(self, *args, **kwargs):
+        """Refused: call `keras_ssn.materialize(model)`, then quantize that.
+
+        Raises:
+            ValueError: always; a converted model's shared layers own no
+                weights to quantize.
+        """
+        refuse_quantization(self)
 
     def call(self, inputs, training=None, mask=None, **kwargs):
         with self.generation_scope():

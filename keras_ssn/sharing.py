@@ -2,6 +2,7 @@
 
 from keras_ssn.layer_paths import walk_layers
 from keras_ssn.layers import is_container
+from keras_ssn.layers.base import become
 from keras_ssn.layers import is_shared
 from keras_ssn.layers import share_in_place
 from keras_ssn.layers import shared_class_for
@@ -21,7 +22,7 @@ def share_candidate(candidate, plan, seed=None):
     layer = candidate.layer
     layer._tracker.unlock()
     try:
-        layer.__class__ = candidate.shared_class
+        become(layer, candidate.shared_class)
         layer._set_sharing(sharing)
     finally:
         layer._tracker.lock()

@@ -105,3 +105,18 @@ def test_shared_layer_without_a_bank():
     orphan = keras.saving.deserialize_keras_object(config)
     with pytest.raises(ValueError, match="not attached"):
         orphan(keras.ops.ones((1, 64)))
+
+
+def test_quantizing_a_converted_model_is_refused(tmp_path):
+    small = keras_ssn.convert(MODELS["mlp"](), 0.5, seed=0)
+    small.save(str(tmp_path / "m.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "m.keras"))
+    for model in (small, loaded):
+        with pytest.raises(ValueError, match=r"Model '.*' generates its weights .*materialize"):
+            model.quantize("int8")
+    outer = keras.Sequential([keras.Input(small.input_shape[1:]), small])
+    with pytest.raises(ValueError, match=r"Layer '.*' generates its weights .*materialize"):
+        outer.quantize("int8")  # Keras reaches the shared layers one by one
+    plain = keras_ssn.materialize(small)
+    plain.quantize("int8")
+    assert {l.dtype_policy.name for l in plain.layers if l.weights} == {"int8_from_float32"}

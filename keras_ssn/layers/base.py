@@ -203,11 +203,7 @@ class SharedWeightMixin:
         refuse_lora(self)
 
     def quantize(self, *args, **kwargs):
-        raise NotImplementedError(
-            f"Layer '{self.name}' generates its weights from a shared bank and "
-            "cannot be quantized in place. Call `keras_ssn.materialize(model)` "
-            "first, then quantize the plain model."
-        )
+        refuse_quantization(self)
 
     def get_config(self):
         config = super().get_config()
@@ -223,6 +219,20 @@ def as_specs(sharing):
         name: spec if isinstance(spec, WeightSpec) else WeightSpec.from_config(spec)
         for name, spec in sharing.items()
     }
+
+
+def refuse_quantization(layer):
+    """Raises: quantizing needs weights the layer owns.
+
+    A `ValueError`, not Keras's `NotImplementedError`, which
+    `Model.quantize()` turns into a warning and skips.
+    """
+    kind = "Model" if isinstance(layer, keras.Model) else "Layer"
+    raise ValueError(
+        f"{kind} '{layer.name}' generates its weights from a shared bank and "
+        "cannot be quantized in place. Call `keras_ssn.materialize(model)` "
+        "first, then quantize the plain model it returns."
+    )
 
 
 def refuse_lora(layer):
@@ -259,11 +269,22 @@ def share_in_place(layer, shared_class, sharing, seed=None):
     try:
         for attribute in attributes:
             _delete_variable(layer, attribute)
-        layer.__class__ = shared_class
+        become(layer, shared_class)
         layer._set_sharing(sharing)
         layer._build_coefficients(seed)
     finally:
         layer._tracker.lock()
+
+
+def become(layer, shared_class):
+    """Changes a built layer's (or model's) class to its shared variant.
+
+    Keras binds each layer's `quantize` method when the layer is made
+    (`Layer.__new__` wraps it per instance); the instance's binding is
+    dropped so that the shared class's `quantize` applies.
+    """
+    layer.__class__ = shared_class
+    layer.__dict__.pop("quantize", None)
 
 
 def _delete_variable(layer, attribute):
