@@ -36,7 +36,7 @@ def hashed(model, budget, *, seed=0, exclude=None, min_size=0):
     original = count_trainable(model)
     target = resolve_budget(budget, original)
     copy = copy_model(model)
-    candidates, unshared = find_shareable(copy, False, layer_filter(exclude, min_size))
+    candidates, unshared = find_shareable(copy, False, layer_filter(exclude, min_size, copy))
     if not candidates:
         raise ValueError(f"Model '{model.name}' has no layer whose weight can be shared.")
     weights = [w for c in candidates for w in c.shared_weights()]

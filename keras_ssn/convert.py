@@ -90,7 +90,9 @@ def convert(
         exclude: Layers to keep unshared: a layer name, a layer path (as
             `summary()` prints it), a regular expression that fully matches
             a name or a path, a list of those, or a predicate that takes a
-            layer and returns `True` to keep it unshared.
+            layer and returns `True` to keep it unshared. A nested model's
+            (or any container's) name or path covers every layer inside it.
+            Each name or pattern must match some layer.
         min_size: Layers whose weight has fewer entries keep it unshared
             (small weights gain little from sharing).
         seed: Optional integer seed for the bank, coefficients and random
@@ -102,13 +104,21 @@ def convert(
     Returns:
         A `SharedFunctional` or `SharedSequential` model whose trainable
         parameter count equals the budget.
+    Raises:
+        BudgetError: No plan spends `budget` exactly with these options; it
+            names the smallest and largest budgets that work (`.smallest`,
+            `.largest`).
+        ValueError: An option is out of range, an `exclude` name or pattern
+            matches no layer, or the model has no shareable layer.
+        TypeError: An option has the wrong type.
+        UnsupportedLayerError: With `strict=True`, a layer cannot be shared.
     """
     check_model(model)
     _check_options(share, upsample, max_templates, placement)
     original = count_trainable(model)
     target = resolve_budget(budget, original)
     copy = copy_model(model)
-    exclusion = layer_filter(exclude, min_size)
+    exclusion = layer_filter(exclude, min_size, copy)
     candidates, unshared_layers = find_shareable(copy, strict, exclusion)
     if not candidates:
         raise ValueError(

@@ -69,7 +69,7 @@ def learn_groups(
     check_model(model)
     copy = copy_model(model)
     candidates, _ = find_shareable(
-        copy, strict=False, exclusion=layer_filter(exclude, min_size)
+        copy, strict=False, exclusion=layer_filter(exclude, min_size, copy)
     )
     owners = {path: (owner, name) for c in candidates
               for path, (_, owner, name) in c.weight_paths().items()}

@@ -181,16 +181,31 @@ def _unshared_entry(path, layer, params, reason):
     }
 
 
-def layer_filter(exclude, min_size):
+def layer_filter(exclude, min_size, model=None):
     """The `exclusion` function of `find_shareable` for `exclude=` and `min_size=`.
+
+    A name, path or pattern in `exclude` matches a layer when it equals or
+    fully matches the layer's path or name, or the path or name of a layer
+    that contains it (so a nested model's name excludes all of it).
+
+    Args:
+        exclude: As in `convert()`.
+        min_size: As in `convert()`.
+        model: The model the exclusions apply to; when given, every name or
+            pattern must match one of its layers.
 
     Returns:
         A function `(path, layer, weight_size)` that returns why a layer
         stays unshared, or `None` to share it; `None` if nothing is excluded.
+
+    Raises:
+        TypeError: `exclude` or `min_size` has the wrong type.
+        ValueError: A pattern is not a valid regular expression, or matches
+            no layer of `model`.
     """
     if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)):
         raise TypeError(f"min_size must be an int; received {min_size!r}.")
-    matches = _exclusion_matcher(exclude)
+    matches = _exclusion_matcher(exclude, model)
     if matches is None and not min_size:
         return None
 
@@ -204,7 +219,7 @@ def layer_filter(exclude, min_size):
     return exclusion
 
 
-def _exclusion_matcher(exclude):
+def _exclusion_matcher(exclude, model=None):
     if exclude is None:
         return None
     if callable(exclude):
@@ -217,25 +232,55 @@ def _exclusion_matcher(exclude):
             "exclude must be a layer name, path or regular expression, a list "
             f"of those, or a function of a layer; received {exclude!r}."
         )
-    compiled = []
-    for pattern in patterns:
-        try:
-            compiled.append(re.compile(pattern))
-        except re.error as error:
-            raise ValueError(
-                f"exclude pattern {pattern!r} is not a valid regular "
-                f"expression ({error}). Escape it with re.escape() to match a "
-                "name literally."
-            ) from None
+    compiled = [_compiled_pattern(p) for p in patterns]
+    if model is not None:
+        _check_every_pattern_matches(compiled, model)
 
     def matches(path, layer):
-        return any(
-            path == p.pattern or layer.name == p.pattern
-            or p.fullmatch(path) or p.fullmatch(layer.name)
-            for p in compiled
-        )
+        return any(_matches(p, name) for p in compiled for name in _names(path, layer))
 
     return matches
+
+
+def _compiled_pattern(pattern):
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        raise ValueError(
+            f"exclude pattern {pattern!r} is not a valid regular "
+            f"expression ({error}). Escape it with re.escape() to match a "
+            "name literally."
+        ) from None
+
+
+def _names(path, layer):
+    """The layer's path and name, and the path and name of each container.
+
+    Paths are made of layer names, so the containers' names are the path's
+    parts and their paths its prefixes.
+    """
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    return [layer.name] + parts + prefixes
+
+
+def _matches(pattern, name):
+    return name == pattern.pattern or pattern.fullmatch(name) is not None
+
+
+def _check_every_pattern_matches(compiled, model):
+    names = [(path, layer.name) for path, layer in walk_layers(model)]
+    unmatched = [
+        p.pattern for p in compiled
+        if not any(_matches(p, n) for path, name in names for n in (path, name))
+    ]
+    if unmatched:
+        raise ValueError(
+            f"exclude={unmatched[0]!r} matches no layer of model '{model.name}'"
+            f"{f' (nor do {unmatched[1:]})' if unmatched[1:] else ''}. A name "
+            "or pattern must equal or fully match a layer's name or path. "
+            f"Layer paths: {[path for path, _ in names]}."
+        )
 
 
 def _reason_not_shared(layer, shared_class, opened=False):

@@ -57,6 +57,29 @@ def test_exclude_by_name_path_regex_list_and_predicate():
         "stem", "inner/block/project", "inner/inner_dense"}
 
 
+def test_a_containers_name_excludes_everything_inside_it():
+    def unshared(exclude):
+        small = keras_ssn.convert(MODELS["nested"](), 1.0, exclude=exclude)
+        return {e["path"] for e in small.sharing_plan.unshared_layers}
+
+    inside = {"inner/block/expand", "inner/block/project", "inner/inner_dense"}
+    assert unshared("inner") == inside
+    assert unshared("block") == {"inner/block/expand", "inner/block/project"}
+    assert unshared("inner/block") == {"inner/block/expand", "inner/block/project"}
+    assert unshared("inn.r") == inside
+
+
+def test_exclude_that_matches_no_layer_lists_the_paths():
+    for options in ({"exclude": "innr"}, {"exclude": ["head", "bsae"]}):
+        with pytest.raises(ValueError) as info:
+            keras_ssn.convert(MODELS["nested"](), 1.0, **options)
+        message = str(info.value)
+        assert "matches no layer of model 'outer'" in message
+        assert "'inner/block/expand'" in message and "'head'" in message
+    with pytest.raises(ValueError, match="exclude='bsae' matches no layer"):
+        keras_ssn.baselines.hashed(MODELS["nested"](), 0.5, exclude="bsae")
+
+
 def test_excluded_layers_keep_their_weights_and_count_toward_the_budget():
     model = MODELS["mlp"]()
     small = keras_ssn.convert(model, 0.2, exclude="logits", min_size=0)
