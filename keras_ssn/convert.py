@@ -1,7 +1,6 @@
 """`convert()` a Keras model to share its weights, and `materialize()` it back."""
 
 import keras
-import numpy as np
 from keras import ops
 from keras.src.models.functional import Functional
 

@@ -7,9 +7,9 @@ import warnings
 
 import keras
 import numpy as np
-from keras import ops
 
 from keras_ssn.layer_paths import describes_its_sublayers
+from keras_ssn.initial_scale import initial_stddev
 from keras_ssn.layer_paths import walk_layers
 from keras_ssn.layers import FAMILIES
 from keras_ssn.layers import NORMALIZATION_CLASSES
@@ -61,11 +61,18 @@ class Candidate:
         return paths
 
     def shared_weights(self):
-        """One `SharedWeight` per weight, with its current std."""
-        return [
-            _shared_weight(path, owned_variable(owner, name))
-            for path, (_, owner, name) in self.weight_paths().items()
-        ]
+        """One `SharedWeight` per weight, with the std its initializer gives."""
+        weights = []
+        for part, owner, owner_class in self.parts:
+            prefix = "/".join(p for p in (self.path, part) if p)
+            for name in owner_class.shared_weights:
+                variable = owned_variable(owner, name)
+                shape = tuple(variable.shape)
+                stddev = initial_stddev(
+                    owner_class.initializer_of(owner, name), shape, variable
+                )
+                weights.append(SharedWeight(f"{prefix}/{name}", shape, stddev))
+        return weights
 
     def size(self):
         return sum(w.size for w in self.shared_weights())
@@ -314,12 +321,3 @@ def _reason_parts_not_shared(candidate):
         if getattr(owner, "lora_enabled", False):
             return "it has LoRA enabled"
     return None
-
-
-def _shared_weight(path, variable):
-    shape = tuple(variable.shape)
-    stddev = float(np.std(ops.convert_to_numpy(variable)))
-    if not stddev > 0:
-        rows, cols = math.prod(shape[:-1]), shape[-1]
-        stddev = math.sqrt(2.0 / (rows + cols))
-    return SharedWeight(path=path, shape=shape, stddev=stddev)

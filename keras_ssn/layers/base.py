@@ -35,10 +35,10 @@ class SharedWeightMixin:
 
     shared_weights = ("kernel",)
     base_class = None
-    # Where the base class keeps each weight's regularizer and constraint,
-    # when not at `<weight>_regularizer` / `<weight>_constraint`.
-    regularizer_attributes = {}
-    constraint_attributes = {}
+    # The prefix of the base class's `<prefix>_initializer`,
+    # `<prefix>_regularizer` and `<prefix>_constraint` attributes for each
+    # weight, when not the weight's name.
+    attribute_prefixes = {}
 
     def __init__(self, *args, sharing=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -184,14 +184,23 @@ class SharedWeightMixin:
 
     def regularizer_of(self, name):
         """The regularizer the base layer applies to weight `name`, or `None`."""
-        attribute = self.regularizer_attributes.get(name, f"{name}_regularizer")
-        return getattr(self, attribute, None)
+        return self.weight_attribute(self, name, "regularizer")
 
     @classmethod
     def constraint_of(cls, layer, name):
         """The constraint `layer` puts on weight `name`, or `None`."""
-        attribute = cls.constraint_attributes.get(name, f"{name}_constraint")
-        return getattr(layer, attribute, None)
+        return cls.weight_attribute(layer, name, "constraint")
+
+    @classmethod
+    def initializer_of(cls, layer, name):
+        """The initializer `layer` draws weight `name` with, or `None`."""
+        return cls.weight_attribute(layer, name, "initializer")
+
+    @classmethod
+    def weight_attribute(cls, layer, name, kind):
+        """`layer.<prefix>_<kind>` for weight `name` (`kind`: "regularizer", ...)."""
+        prefix = cls.attribute_prefixes.get(name, name)
+        return getattr(layer, f"{prefix}_{kind}", None)
 
     def save_own_variables(self, store):
         keras.layers.Layer.save_own_variables(self, store)
@@ -324,8 +333,7 @@ def _weight_attribute(layer, name):
 def shared_variant(
     base_class,
     weights=("kernel",),
-    regularizer_attributes=None,
-    constraint_attributes=None,
+    attribute_prefixes=None,
     package="keras_ssn",
 ):
     """Defines and registers the shared variant of a layer class.
@@ -342,9 +350,13 @@ def shared_variant(
     Args:
         base_class: The Keras layer class.
         weights: Names of its shareable weights.
-        regularizer_attributes: Where the base class keeps a weight's
-            regularizer, when not at `<weight>_regularizer`.
-        constraint_attributes: Likewise for constraints.
+        attribute_prefixes: Dict mapping a weight name to the prefix of the
+            base class's `<prefix>_initializer`, `<prefix>_regularizer` and
+            `<prefix>_constraint` attributes, for weights where it is not the
+            weight's own name (`DepthwiseConv2D` keeps `kernel`'s at
+            `depthwise_initializer`, ...). The initializer sets the generated
+            weight's initial std; the regularizer and the constraint are
+            honoured.
         package: Package name for Keras serialization.
 
     Returns:
@@ -357,8 +369,7 @@ def shared_variant(
         "__module__": base_class.__module__ if package != "keras_ssn" else __name__,
         "base_class": base_class,
         "shared_weights": tuple(weights),
-        "regularizer_attributes": dict(regularizer_attributes or {}),
-        "constraint_attributes": dict(constraint_attributes or {}),
+        "attribute_prefixes": dict(attribute_prefixes or {}),
         **{name: generated_weight_property(name) for name in weights},
     }
     cls = type(f"Shared{base_class.__name__}", (SharedWeightMixin, base_class), attributes)

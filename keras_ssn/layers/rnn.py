@@ -17,8 +17,7 @@ def _shared_cell(base_class):
     return shared_variant(
         base_class,
         ("kernel", "recurrent_kernel"),
-        regularizer_attributes={"recurrent_kernel": "recurrent_regularizer"},
-        constraint_attributes={"recurrent_kernel": "recurrent_constraint"},
+        attribute_prefixes={"recurrent_kernel": "recurrent"},
     )
 
 

@@ -1,0 +1,93 @@
+"""Generated weights start with the spread their layer's initializer gives."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_ssn
+from keras_ssn.initial_scale import initial_stddev
+from keras_ssn.layers import is_shared
+
+I = keras.initializers
+
+
+@pytest.mark.parametrize("initializer", [
+    I.GlorotUniform(), I.GlorotNormal(), I.HeNormal(), I.HeUniform(), I.LecunNormal(),
+    I.VarianceScaling(2.5, "fan_out", "untruncated_normal"),
+    I.RandomNormal(stddev=0.3), I.TruncatedNormal(stddev=0.3),
+    I.RandomUniform(-0.2, 0.6), I.Orthogonal(gain=1.5),
+])
+@pytest.mark.parametrize("shape", [(96, 160), (160, 96), (3, 3, 16, 32)])
+def test_closed_form_matches_what_the_initializer_draws(initializer, shape):
+    drawn = np.std(keras.ops.convert_to_numpy(initializer(shape)))
+    np.testing.assert_allclose(initial_stddev(initializer, shape), drawn, rtol=0.03)
+
+
+def test_constant_initializers_get_glorots_std():
+    for initializer in (I.Zeros(), I.Ones(), I.Constant(0.5), "zeros"):
+        assert initial_stddev(initializer, (30, 70)) == pytest.approx(np.sqrt(2 / 100))
+
+
+class Seeded(keras.initializers.Initializer):
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        return keras.random.normal(shape, stddev=0.7, seed=self.seed, dtype=dtype)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+def test_other_initializers_are_sampled_reproducibly():
+    first = initial_stddev(Seeded(seed=None), (50, 60))
+    assert first == initial_stddev(Seeded(seed=123), (50, 60))
+    assert first == pytest.approx(0.7, rel=0.03)
+
+
+def build():
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(2)])
+
+
+def test_same_architecture_same_model_and_weights_only_checkpoints_restore_it(tmp_path):
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    a, b = keras_ssn.convert(build(), 20, seed=1), keras_ssn.convert(build(), 20, seed=1)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(a(x)), keras.ops.convert_to_numpy(b(x)))
+    a.save_weights(str(tmp_path / "a.weights.h5"))
+    c = keras_ssn.convert(build(), 20)  # another seed, the same scales
+    c.load_weights(str(tmp_path / "a.weights.h5"))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(a(x)), keras.ops.convert_to_numpy(c(x)))
+    scales = [[s.scale for s in m.sharing_plan.weights.values()] for m in (a, c)]
+    assert scales[0] == scales[1]
+
+
+def depthwise_model(**options):
+    return keras.Sequential([
+        keras.Input((8, 8, 4)),
+        keras.layers.DepthwiseConv2D(3, depthwise_initializer=I.RandomNormal(stddev=0.5),
+                                     name="depthwise", **options),
+        keras.layers.SeparableConv2D(6, 3, pointwise_initializer=I.RandomNormal(stddev=0.2),
+                                     name="separable"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(2, name="head"),
+    ])
+
+
+def test_depthwise_and_separable_weights_keep_initializer_regularizer_and_constraint():
+    plan = keras_ssn.convert(depthwise_model(), 0.5).sharing_plan
+    assert plan.weights["depthwise/kernel"].scale == pytest.approx(
+        0.5 / plan.groups[0].stddev)
+    assert plan.weights["separable/pointwise_kernel"].scale == pytest.approx(
+        0.2 / plan.groups[0].stddev)
+
+    small = keras_ssn.convert(
+        depthwise_model(depthwise_regularizer=keras.regularizers.L2(0.5)), 0.5)
+    kernel = keras.ops.convert_to_numpy(small.get_layer("depthwise").kernel)
+    (loss,) = small.losses
+    np.testing.assert_allclose(float(loss), 0.5 * np.sum(kernel**2), rtol=1e-5)
+
+    small = keras_ssn.convert(
+        depthwise_model(depthwise_constraint=keras.constraints.NonNeg()), 0.5)
+    assert not is_shared(small.get_layer("depthwise"))
+    (entry,) = [e for e in small.sharing_plan.unshared_layers if e["path"] == "depthwise"]
+    assert "constraint" in entry["reason"]
