@@ -8,6 +8,7 @@ bank's config and the sharing plan are part of the model config, so
 """
 
 import re
+import warnings
 
 import keras
 from keras.src.backend.common.symbolic_scope import in_symbolic_scope
@@ -158,9 +159,14 @@ class BankOwnerMixin:
         embeddings, coefficient maps, upsampling masks and mixes). To decay them too, call
         `model.optimizer.exclude_from_weight_decay()` with your own list after
         `compile()`.
+
+        Warns when a shared layer is frozen (`trainable = False`) while the
+        bank trains: its weight is generated from the bank and would still
+        change. Convert with `exclude=` naming it to freeze it.
         """
         super().compile(*args, **kwargs)
         exclude_coefficients_from_weight_decay(self.optimizer)
+        warn_frozen_shared_layers(self)
 
     def compile_from_config(self, config):
         config = keras.saving.deserialize_keras_object(config)
@@ -179,6 +185,31 @@ def _with_bank_variables(variables, model):
         return variables
     seen = {id(v) for v in variables}
     return variables + [v for v in bank.variables if id(v) not in seen]
+
+
+def warn_frozen_shared_layers(model):
+    """Warns when frozen shared layers read a bank that keeps training.
+
+    `trainable = False` freezes what a layer owns; a shared layer's weight is
+    generated from the bank, which the model's other layers keep training, so
+    the frozen layer's weight still changes.
+    """
+    if not model.bank.trainable:
+        return
+    frozen = [
+        path for path, layer in walk_layers(model.converted_model())
+        if is_shared(layer) and not layer.trainable
+    ]
+    if frozen:
+        warnings.warn(
+            f"Layers {frozen} are frozen (trainable=False) but generate their "
+            "weights from the shared bank, which the other layers keep "
+            "training, so their weights will still change. To freeze them, "
+            "convert with exclude= naming them (or the model that holds "
+            "them), so that they keep their own weights; or freeze the whole "
+            "bank with `model.bank.trainable = False`.",
+            stacklevel=3,
+        )
 
 
 def exclude_coefficients_from_weight_decay(optimizer):

@@ -369,7 +369,8 @@ def plan_sharing(
             below=unshared_params + len(members) - 1,
             above=largest + 1,
             options=(
-                f"{len(members)} parameter groups, share={share!r}, "
+                f"{len(members)} parameter group{'s' if len(members) > 1 else ''}, "
+                f"share={share!r}, "
                 f"upsample={upsample!r}, max_templates={max_templates}"
             ),
         )

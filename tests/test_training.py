@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -92,3 +94,24 @@ def test_kernel_regularizer_applies_to_the_generated_kernel():
     kernel = keras.ops.convert_to_numpy(small.layers[0].kernel)
     (loss,) = small.losses
     np.testing.assert_allclose(float(loss), 0.5 * np.sum(kernel**2), rtol=1e-5)
+
+
+def test_compiling_with_frozen_shared_layers_warns_and_names_them():
+    model = MODELS["nested"]()
+    small = keras_ssn.convert(model, 0.5, seed=0)
+    small.get_layer("inner").trainable = False
+    with pytest.warns(UserWarning, match=r"Layers \['inner/block/expand', "
+                      r"'inner/block/project', 'inner/inner_dense'\] are frozen.*exclude="):
+        small.compile(optimizer="adam", loss="mse")
+
+    frozen = keras_ssn.convert(model, 0.99, seed=0, exclude="inner")
+    frozen.get_layer("inner").trainable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frozen.compile(optimizer="adam", loss="mse")
+    x = np.random.default_rng(0).normal(size=(16, 32)).astype("float32")
+    inner = frozen.get_layer("inner")
+    before = [keras.ops.convert_to_numpy(w) for w in inner.weights]
+    frozen.fit(x, np.zeros((16, 3)), epochs=1, verbose=0)
+    for old, new in zip(before, inner.weights):
+        np.testing.assert_array_equal(old, keras.ops.convert_to_numpy(new))
