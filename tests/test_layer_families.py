@@ -312,3 +312,24 @@ def test_a_keras_hub_backbone(tmp_path):
     assert "transformer_layer_1/self_attention/_query_dense/kernel" in (
         small.sharing_plan.weights)
     assert type(keras_ssn.materialize(small)) is type(backbone)
+
+
+def test_a_keras_cv_backbone(tmp_path):
+    keras_cv = pytest.importorskip("keras_cv")
+    backbone = keras_cv.models.ResNetV2Backbone(
+        stackwise_filters=[8, 16, 16, 32], stackwise_blocks=[2, 2, 2, 2],
+        stackwise_strides=[1, 2, 2, 2], include_rescaling=False, input_shape=(16, 16, 3))
+    convolutions = [l for l in backbone._flatten_layers() if isinstance(l, keras.layers.Conv2D)]
+    small = assert_converts(backbone, 0.1, tmp_path)
+    assert len(small.sharing_plan.weights) == len(convolutions) == 29
+    assert type(keras_ssn.materialize(small)) is type(backbone)
+
+    inputs = keras.Input((16, 16, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(backbone(inputs))
+    classifier = keras.Model(inputs, keras.layers.Dense(5)(pooled))
+    nested = keras_ssn.convert(classifier, 0.1, seed=0)
+    assert len(nested.sharing_plan.weights) == len(convolutions) + 1
+    x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype("float32")
+    plain = keras_ssn.materialize(nested)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(plain(x)),
+                               keras.ops.convert_to_numpy(nested(x)), rtol=1e-5, atol=1e-5)
