@@ -4,6 +4,7 @@ import keras
 from keras import ops
 from keras.src.models.functional import Functional
 
+from keras_ssn.backends import check_backend
 from keras_ssn.bank import BankInitializer
 from keras_ssn.budget import BudgetError
 from keras_ssn.budget import resolve_budget
@@ -226,6 +227,8 @@ def materialize(model):
 
 
 def check_model(model):
+    """Raises unless `model` is a built, unconverted Keras model on a supported backend."""
+    check_backend()
     if isinstance(model, BankOwnerMixin):
         raise ValueError(
             f"Model '{model.name}' is already converted. Convert the original "

@@ -14,6 +14,7 @@ import keras
 from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
 from keras_ssn import engine
+from keras_ssn.backends import check_backend
 from keras_ssn.bank import WeightBank
 from keras_ssn.layer_paths import walk_layers
 from keras_ssn.layers import GENERATION_PARAM_NAMES
@@ -34,6 +35,7 @@ class BankOwnerMixin:
             bank: A `WeightBank` or its serialized config.
             sharing_plan: A `SharingPlan` or its config dict.
         """
+        check_backend()
         if isinstance(bank, dict):
             bank = keras.saving.deserialize_keras_object(bank)
         if isinstance(sharing_plan, dict):

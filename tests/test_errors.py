@@ -120,3 +120,16 @@ def test_quantizing_a_converted_model_is_refused(tmp_path):
     plain = keras_ssn.materialize(small)
     plain.quantize("int8")
     assert {l.dtype_policy.name for l in plain.layers if l.weights} == {"int8_from_float32"}
+
+
+def test_an_unsupported_backend_is_refused(monkeypatch, tmp_path):
+    small = keras_ssn.convert(MODELS["mlp"](), 0.5, seed=0)
+    small.save(str(tmp_path / "m.keras"))
+    monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
+    message = r"runs on the TensorFlow and JAX backends; Keras is running on 'torch'"
+    with pytest.raises(RuntimeError, match=message):
+        keras_ssn.convert(MODELS["mlp"](), 0.5)
+    with pytest.raises(RuntimeError, match=message):
+        keras_ssn.baselines.hashed(MODELS["mlp"](), 0.5)
+    with pytest.raises(RuntimeError, match=message):
+        keras.models.load_model(str(tmp_path / "m.keras"))
