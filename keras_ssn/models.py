@@ -7,6 +7,7 @@ bank's config and the sharing plan are part of the model config, so
 `keras.models.load_model()` rebuilds the same model with no custom objects.
 """
 
+import dataclasses
 import re
 import warnings
 
@@ -21,6 +22,7 @@ from keras_ssn.layers import GENERATION_PARAM_NAMES
 from keras_ssn.layers import SharedContainerMixin
 from keras_ssn.layers import is_shared
 from keras_ssn.layers.base import refuse_quantization
+from keras_ssn.plan import DamagedPlanError
 from keras_ssn.plan import SharingPlan
 from keras_ssn.sharing import share_planned_layers
 
@@ -42,7 +44,9 @@ class BankOwnerMixin:
             sharing_plan = SharingPlan.from_config(sharing_plan)
         if not isinstance(bank, WeightBank):
             raise TypeError(f"Expected a WeightBank; received {bank!r}.")
+        sharing_plan.check(bank.size)
         share_planned_layers(self.converted_model(), sharing_plan)
+        check_layer_specs(self.converted_model(), sharing_plan)
         self.bank = bank
         self.sharing_plan = sharing_plan
         object.__setattr__(self, "_weight_owners", None)
@@ -189,6 +193,68 @@ def _with_bank_variables(variables, model):
     return variables + [v for v in bank.variables if id(v) not in seen]
 
 
+def _required_bank_and_plan(bank, sharing_plan):
+    """`(bank, sharing_plan)`, or a `ValueError` when either is missing.
+
+    A converted model is always made with both: by `convert()`, or from a
+    config that holds them. `keras.models.clone_model()` rebuilds models
+    from their layers alone, without them.
+    """
+    missing = [name for name, value in (("bank", bank), ("sharing_plan", sharing_plan))
+               if value is None]
+    if missing:
+        raise ValueError(
+            f"A converted model needs its {' and '.join(missing)}, which this "
+            "config lacks: the file is damaged or from another version, or the "
+            "model comes from `keras.models.clone_model()`, which rebuilds a "
+            "model from its layers alone and cannot copy the bank. To copy a "
+            "converted model, use `keras.models.model_from_json(model.to_json())`"
+            " (then `copy.set_weights(model.get_weights())` for its weights)."
+        )
+    return bank, sharing_plan
+
+
+def layer_specs(model):
+    """Dict mapping each weight path to the spec its shared layer holds."""
+    specs = {}
+    parts = set()  # a container holds its parts' specs
+    for path, layer in walk_layers(model):
+        if isinstance(layer, SharedContainerMixin):
+            parts.update(id(part) for part in layer.shared_parts(layer).values())
+            for part, part_specs in layer.sharing.items():
+                for name, spec in part_specs.items():
+                    specs[f"{path}/{part}/{name}"] = spec
+        elif is_shared(layer) and id(layer) not in parts:
+            for name, spec in layer.sharing.items():
+                specs.setdefault(f"{path}/{name}", spec)
+    return specs
+
+
+def check_layer_specs(model, plan):
+    """Checks that every shared layer holds the spec the model's plan has.
+
+    Raises:
+        DamagedPlanError: A layer has no spec in the plan, a planned weight
+            has no layer, or a layer's spec differs from the plan's.
+    """
+    specs = layer_specs(model)
+    for path in sorted(set(specs) | set(plan.weights)):
+        if path not in plan.weights:
+            raise DamagedPlanError(f"layer weight '{path}' is missing from the plan")
+        if path not in specs:
+            raise DamagedPlanError(f"the plan names '{path}', which no layer holds")
+        if specs[path] != plan.weights[path]:
+            fields = [
+                field.name for field in dataclasses.fields(specs[path])
+                if getattr(specs[path], field.name)
+                != getattr(plan.weights[path], field.name)
+            ]
+            raise DamagedPlanError(
+                f"'{path}' holds a spec whose {', '.join(fields)} differs from "
+                "the model's plan"
+            )
+
+
 def warn_frozen_shared_layers(model):
     """Warns when frozen shared layers read a bank that keeps training.
 
@@ -254,8 +320,7 @@ class SharedFunctional(BankOwnerMixin, keras.src.models.functional.Functional):
                  **kwargs):
         super().__init__(*args, **kwargs)
         self.original_model = original_model
-        if bank is not None:
-            self.attach_bank(bank, sharing_plan)
+        self.attach_bank(*_required_bank_and_plan(bank, sharing_plan))
 
     def get_config(self):
         config = super().get_config()
@@ -277,8 +342,9 @@ class SharedSequential(BankOwnerMixin, keras.Sequential):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        bank = config.pop("bank")
-        sharing_plan = config.pop("sharing_plan")
+        bank, sharing_plan = _required_bank_and_plan(
+            config.pop("bank", None), config.pop("sharing_plan", None)
+        )
         model = super().from_config(config, custom_objects=custom_objects)
         model.attach_bank(bank, sharing_plan)
         return model
@@ -318,8 +384,7 @@ class SharedModel(BankOwnerMixin, keras.Model):
         self.model = model
         self._build_shapes_dict = model._build_shapes_dict
         self.built = True
-        if bank is not None:
-            self.attach_bank(bank, sharing_plan)
+        self.attach_bank(*_required_bank_and_plan(bank, sharing_plan))
 
     def converted_model(self):
         return self.model

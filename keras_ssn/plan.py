@@ -251,15 +251,72 @@ class SharingPlan:
 
     @classmethod
     def from_config(cls, config):
-        return cls(
-            budget=config["budget"],
-            bank_size=config["bank_size"],
-            unshared_params=config["unshared_params"],
-            groups=tuple(GroupSlice.from_config(g) for g in config["groups"]),
-            weights={
-                p: WeightSpec.from_config(s) for p, s in config["weights"].items()
-            },
-            unshared_layers=tuple(dict(e) for e in config["unshared_layers"]),
+        """The plan a config describes.
+
+        Raises:
+            ValueError: The config lacks a field or holds one of the wrong
+                kind (a damaged file, or one from another version).
+        """
+        try:
+            return cls(
+                budget=config["budget"],
+                bank_size=config["bank_size"],
+                unshared_params=config["unshared_params"],
+                groups=tuple(GroupSlice.from_config(g) for g in config["groups"]),
+                weights={
+                    p: WeightSpec.from_config(s) for p, s in config["weights"].items()
+                },
+                unshared_layers=tuple(dict(e) for e in config["unshared_layers"]),
+            )
+        except (KeyError, TypeError, AttributeError, ValueError) as error:
+            raise DamagedPlanError(
+                f"its sharing plan cannot be read ({type(error).__name__}: {error})"
+            ) from None
+
+    def check(self, bank_size):
+        """Checks that the plan is whole and fits a bank of `bank_size` entries.
+
+        Raises:
+            DamagedPlanError: naming the first inconsistency.
+        """
+        if self.bank_size != bank_size:
+            raise DamagedPlanError(
+                f"the plan's bank has {self.bank_size} entries, the bank {bank_size}"
+            )
+        start = 0
+        for index, group in enumerate(self.groups):
+            if (group.index, group.start) != (index, start) or group.size < 1:
+                raise DamagedPlanError(f"group {index} does not follow group {index - 1}")
+            start += group.size
+            members = {p for p, s in self.weights.items() if s.group == index}
+            if set(group.weights) != members:
+                raise DamagedPlanError(
+                    f"group {index} lists {sorted(group.weights)}, but the specs of "
+                    f"{sorted(members)} name it"
+                )
+            for path in group.weights:
+                spec = self.weights[path]
+                if (spec.start, spec.size) != (group.start, group.size):
+                    raise DamagedPlanError(f"'{path}' reads outside its group's slice")
+        if start != self.bank_size:
+            raise DamagedPlanError(
+                f"the groups cover {start} of the bank's {self.bank_size} entries"
+            )
+        total = self.bank_size + self.coefficient_params + self.unshared_params
+        if total != self.budget:
+            raise DamagedPlanError(
+                f"its parts add up to {total} parameters, not its budget {self.budget}"
+            )
+
+
+class DamagedPlanError(ValueError):
+    """A saved sharing plan that is incomplete or inconsistent."""
+
+    def __init__(self, detail):
+        super().__init__(
+            f"This converted model's file is damaged or was saved by another "
+            f"version of keras_ssn: {detail}. Save it again from the model that "
+            "made it, or convert the original model again."
         )
 
 

@@ -162,7 +162,10 @@ class SharedWeightMixin:
                 f"Layer '{self.name}' generates its `{name}` from a "
                 "WeightBank but is not attached to one. Shared layers live "
                 "inside a model made by `keras_ssn.convert()` or loaded with "
-                "`keras.models.load_model()` after `import keras_ssn`."
+                "`keras.models.load_model()` after `import keras_ssn`. "
+                "`keras.models.clone_model()` cannot copy a converted model's "
+                "bank; copy it with `keras.models.model_from_json(model.to_json())`"
+                " instead."
             )
         maps = bank.coefficient_maps
         parameters = self.generation_parameters(
