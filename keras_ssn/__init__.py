@@ -13,16 +13,15 @@ from keras_ssn.convert import UnsupportedLayerError
 from keras_ssn.convert import convert
 from keras_ssn.convert import materialize
 from keras_ssn.layer_paths import count_trainable
-from keras_ssn.learned_groups import learn_groups
 from keras_ssn.layers import SharedConv1D
 from keras_ssn.layers import SharedConv1DTranspose
 from keras_ssn.layers import SharedConv2D
 from keras_ssn.layers import SharedConv2DTranspose
 from keras_ssn.layers import SharedConv3D
 from keras_ssn.layers import SharedConv3DTranspose
+from keras_ssn.layers import SharedDense
 from keras_ssn.layers import SharedDepthwiseConv1D
 from keras_ssn.layers import SharedDepthwiseConv2D
-from keras_ssn.layers import SharedDense
 from keras_ssn.layers import SharedEinsumDense
 from keras_ssn.layers import SharedEmbedding
 from keras_ssn.layers import SharedGRU
@@ -37,6 +36,7 @@ from keras_ssn.layers import SharedSimpleRNN
 from keras_ssn.layers import SharedSimpleRNNCell
 from keras_ssn.layers import register_shared_layer
 from keras_ssn.layers import shared_variant
+from keras_ssn.learned_groups import learn_groups
 from keras_ssn.models import SharedFunctional
 from keras_ssn.models import SharedModel
 from keras_ssn.models import SharedSequential

@@ -1,10 +1,10 @@
 """Baselines that the paper compares SSNs against, at the same budget."""
 
+from keras_ssn.budget import BudgetError
+from keras_ssn.budget import resolve_budget
 from keras_ssn.convert import apply_plan
 from keras_ssn.convert import check_model
 from keras_ssn.convert import copy_model
-from keras_ssn.budget import BudgetError
-from keras_ssn.budget import resolve_budget
 from keras_ssn.layer_paths import count_trainable
 from keras_ssn.plan import plan_hashed
 from keras_ssn.selection import find_shareable

@@ -8,6 +8,7 @@ import numpy as np
 
 from keras_ssn.convert import convert
 from keras_ssn.convert import materialize
+from keras_ssn.keras_internals import sublayers
 from keras_ssn.layer_paths import count_trainable
 
 
@@ -62,8 +63,8 @@ def check_conversion(model, budget, directory=None, jit_compile=True, seed=0, **
         _check_export(loaded, x, expected, os.path.join(directory, "saved_model"))
         checks.append("export")
     plain = materialize(loaded)
-    _check([type(l) for l in plain._flatten_layers()]
-           == [type(l) for l in model._flatten_layers()] and type(plain) is type(model),
+    _check([type(l) for l in sublayers(plain)]
+           == [type(l) for l in sublayers(model)] and type(plain) is type(model),
            "materialize() changed the layer classes")
     _check(count_trainable(plain) == original,
            f"materialized count {count_trainable(plain)} != original {original}")

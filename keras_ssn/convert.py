@@ -2,14 +2,14 @@
 
 import keras
 from keras import ops
-from keras.src.models.functional import Functional
 
 from keras_ssn.backends import check_backend
 from keras_ssn.bank import BankInitializer
-from keras_ssn.budget import BudgetError
-from keras_ssn.budget import resolve_budget
 from keras_ssn.bank import CoefficientMapInitializer
 from keras_ssn.bank import WeightBank
+from keras_ssn.budget import BudgetError
+from keras_ssn.budget import resolve_budget
+from keras_ssn.keras_internals import Functional
 from keras_ssn.layer_paths import count_trainable
 from keras_ssn.layer_paths import own_variables
 from keras_ssn.layer_paths import walk_layers
@@ -25,10 +25,10 @@ from keras_ssn.models import SharedModel
 from keras_ssn.models import shared_model_class
 from keras_ssn.plan import PLACEMENTS
 from keras_ssn.plan import plan_sharing
-from keras_ssn.sharing import share_candidate
 from keras_ssn.selection import UnsupportedLayerError  # noqa: F401 (re-exported)
 from keras_ssn.selection import find_shareable
 from keras_ssn.selection import layer_filter
+from keras_ssn.sharing import share_candidate
 
 SHARE_METHODS = ("wavg", "emb", "avg")
 UPSAMPLE_METHODS = ("inter", "repeat", "mask", "wavg")

@@ -44,17 +44,17 @@ class GeneratedWeights:
 
     def __init__(self):
         self._weights = {}
-        self._layers = {}
+        self._layers_by_id = {}
 
     def add(self, layer, name, weight):
         self._weights[(id(layer), name)] = weight
-        self._layers[id(layer)] = layer  # keeps ids valid while in scope
+        self._layers_by_id[id(layer)] = layer  # keeps ids valid while in scope
 
     def get(self, layer, name):
         return self._weights.get((id(layer), name))
 
     def covers(self, layer):
-        return id(layer) in self._layers
+        return id(layer) in self._layers_by_id
 
     def __len__(self):
         return len(self._weights)

@@ -3,9 +3,10 @@
 import math
 
 import keras
-from keras.src.models.functional import Functional
 
 from keras_ssn.bank import WeightBank
+from keras_ssn.keras_internals import Functional
+from keras_ssn.keras_internals import sublayers
 
 
 def walk_layers(model):
@@ -44,7 +45,7 @@ def walk_layers(model):
 
 def children(layer):
     """`(name, sublayer)` pairs of a layer's direct sublayers (see `walk_layers`)."""
-    direct = layer._flatten_layers(include_self=False, recursive=False)
+    direct = sublayers(layer, recursive=False)
     if describes_its_sublayers(layer):
         return [(child.name, child) for child in direct]
     named = list(_attribute_sublayers(layer))

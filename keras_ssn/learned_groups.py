@@ -9,11 +9,11 @@ learned to mix the bank alike end up in the same parameter group.
 import keras
 import numpy as np
 
+from keras_ssn.budget import BudgetError
+from keras_ssn.budget import resolve_budget
 from keras_ssn.convert import apply_plan
 from keras_ssn.convert import check_model
 from keras_ssn.convert import copy_model
-from keras_ssn.budget import BudgetError
-from keras_ssn.budget import resolve_budget
 from keras_ssn.layer_paths import count_trainable
 from keras_ssn.plan import plan_warped
 from keras_ssn.selection import find_shareable

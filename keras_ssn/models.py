@@ -12,11 +12,17 @@ import re
 import warnings
 
 import keras
-from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
 from keras_ssn import engine
 from keras_ssn.backends import check_backend
 from keras_ssn.bank import WeightBank
+from keras_ssn.keras_internals import Functional
+from keras_ssn.keras_internals import build_shapes
+from keras_ssn.keras_internals import in_symbolic_scope
+from keras_ssn.keras_internals import set_build_shapes
+from keras_ssn.keras_internals import set_weight_decay_exclusions
+from keras_ssn.keras_internals import sublayers
+from keras_ssn.keras_internals import weight_decay_exclusions
 from keras_ssn.layer_paths import walk_layers
 from keras_ssn.layers import GENERATION_PARAM_NAMES
 from keras_ssn.layers import SharedContainerMixin
@@ -146,7 +152,7 @@ class BankOwnerMixin:
         """All layers of this model, nested ones included, that use the bank."""
         return [
             layer
-            for layer in self._flatten_layers(include_self=False)
+            for layer in sublayers(self)
             if is_shared(layer)
         ]
 
@@ -288,19 +294,17 @@ def exclude_coefficients_from_weight_decay(optimizer):
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)
     if optimizer is None or not getattr(optimizer, "weight_decay", None):
         return
-    pattern = getattr(optimizer, "_exclude_from_weight_decay_pattern", None)
+    pattern, keys = weight_decay_exclusions(optimizer)
     # The user's names arrive joined into one regular expression; kept whole
     # as one alternative, since any name may itself contain `|`.
     names = [f"(?:{pattern.pattern})"] if pattern is not None else []
-    kept = set(getattr(optimizer, "_exclude_from_weight_decay", set()))
-    optimizer.exclude_from_weight_decay(
-        var_names=names + [re.escape(name) for name in GENERATION_PARAM_NAMES]
+    set_weight_decay_exclusions(
+        optimizer, names + [re.escape(name) for name in GENERATION_PARAM_NAMES], keys
     )
-    optimizer._exclude_from_weight_decay = kept
 
 
 @keras.saving.register_keras_serializable(package="keras_ssn")
-class SharedFunctional(BankOwnerMixin, keras.src.models.functional.Functional):
+class SharedFunctional(BankOwnerMixin, Functional):
     """A Functional model whose shared layers generate weights from its bank.
 
     Made by `keras_ssn.convert()`. The constructor takes Functional's
@@ -382,7 +386,7 @@ class SharedModel(BankOwnerMixin, keras.Model):
         kwargs.setdefault("name", model.name)
         super().__init__(**kwargs)
         self.model = model
-        self._build_shapes_dict = model._build_shapes_dict
+        set_build_shapes(self, build_shapes(model))
         self.built = True
         self.attach_bank(*_required_bank_and_plan(bank, sharing_plan))
 

@@ -8,8 +8,9 @@ import warnings
 import keras
 import numpy as np
 
-from keras_ssn.layer_paths import describes_its_sublayers
 from keras_ssn.initial_scale import initial_stddev
+from keras_ssn.keras_internals import sublayers
+from keras_ssn.layer_paths import describes_its_sublayers
 from keras_ssn.layer_paths import walk_layers
 from keras_ssn.layers import FAMILIES
 from keras_ssn.layers import NORMALIZATION_CLASSES
@@ -107,7 +108,7 @@ def find_shareable(model, strict, exclusion=None):
         shared_class = shared_class_for(layer)
         opened = opens_up(layer, shared_class)
         if not describes_its_sublayers(layer) and not opened:
-            inside.update(id(sub) for sub in layer._flatten_layers(include_self=False))
+            inside.update(id(sub) for sub in sublayers(layer))
         params = _trainable_count(layer, opened)
         if not params:
             continue
@@ -144,7 +145,7 @@ def opens_up(layer, shared_class):
     return (
         shared_class is None
         and not describes_its_sublayers(layer)
-        and bool(layer._flatten_layers(include_self=False, recursive=False))
+        and bool(sublayers(layer, recursive=False))
     )
 
 

@@ -1,11 +1,12 @@
 """Turning a model's planned layers into their shared variants, in place."""
 
+from keras_ssn.keras_internals import unlocked
 from keras_ssn.layer_paths import walk_layers
 from keras_ssn.layers import is_container
-from keras_ssn.layers.base import become
 from keras_ssn.layers import is_shared
 from keras_ssn.layers import share_in_place
 from keras_ssn.layers import shared_class_for
+from keras_ssn.layers.base import become
 from keras_ssn.selection import Candidate
 
 
@@ -20,12 +21,9 @@ def share_candidate(candidate, plan, seed=None):
     for part, owner, owner_class in candidate.parts:
         share_in_place(owner, owner_class, sharing[part], seed)
     layer = candidate.layer
-    layer._tracker.unlock()
-    try:
+    with unlocked(layer):
         become(layer, candidate.shared_class)
         layer._set_sharing(sharing)
-    finally:
-        layer._tracker.lock()
 
 
 def share_planned_layers(model, plan):

@@ -13,6 +13,7 @@ from keras_ssn.layers.base import is_generation_param
 from keras_ssn.layers.base import owned_variable
 from keras_ssn.layers.base import share_in_place
 from keras_ssn.layers.base import shared_variant
+from keras_ssn.layers.container import SharedContainerMixin
 from keras_ssn.layers.conv import CONV_CLASSES
 from keras_ssn.layers.conv import SharedConv1D
 from keras_ssn.layers.conv import SharedConv1DTranspose
@@ -24,7 +25,6 @@ from keras_ssn.layers.conv import SharedDepthwiseConv1D
 from keras_ssn.layers.conv import SharedDepthwiseConv2D
 from keras_ssn.layers.conv import SharedSeparableConv1D
 from keras_ssn.layers.conv import SharedSeparableConv2D
-from keras_ssn.layers.container import SharedContainerMixin
 from keras_ssn.layers.dense import SharedDense
 from keras_ssn.layers.dense import SharedEinsumDense
 from keras_ssn.layers.embedding import SharedEmbedding

@@ -9,6 +9,7 @@ generated from the bank.
 
 import keras
 
+from keras_ssn.keras_internals import unlocked
 from keras_ssn.layers.container import SharedContainerMixin
 
 
@@ -27,8 +28,5 @@ class SharedMultiHeadAttention(SharedContainerMixin, keras.layers.MultiHeadAtten
 
     def build(self, query_shape, value_shape, key_shape=None):
         super().build(query_shape, value_shape, key_shape)
-        self._tracker.unlock()
-        try:
+        with unlocked(self):
             self._share_parts()
-        finally:
-            self._tracker.lock()

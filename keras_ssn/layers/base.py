@@ -5,10 +5,13 @@ import contextlib
 import keras
 from keras import ops
 
-from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
 from keras_ssn import engine
 from keras_ssn import generation
+from keras_ssn.keras_internals import drop_quantize_binding
+from keras_ssn.keras_internals import in_symbolic_scope
+from keras_ssn.keras_internals import instance_variable
+from keras_ssn.keras_internals import unlocked
 from keras_ssn.methods import GENERATION_PARAM_NAMES
 from keras_ssn.methods import WeightedAverage
 from keras_ssn.plan import WeightSpec
@@ -277,26 +280,23 @@ def share_in_place(layer, shared_class, sharing, seed=None):
         seed: Optional seed for the coefficient initializers.
     """
     attributes = [_weight_attribute(layer, n) for n in shared_class.shared_weights]
-    layer._tracker.unlock()
-    try:
+    with unlocked(layer):
         for attribute in attributes:
             _delete_variable(layer, attribute)
         become(layer, shared_class)
         layer._set_sharing(sharing)
         layer._build_coefficients(seed)
-    finally:
-        layer._tracker.lock()
 
 
 def become(layer, shared_class):
     """Changes a built layer's (or model's) class to its shared variant.
 
-    Keras binds each layer's `quantize` method when the layer is made
-    (`Layer.__new__` wraps it per instance); the instance's binding is
-    dropped so that the shared class's `quantize` applies.
+    Keras binds each layer's `quantize` method when the layer is made; the
+    instance's binding is dropped so that the shared class's `quantize`
+    applies.
     """
     layer.__class__ = shared_class
-    layer.__dict__.pop("quantize", None)
+    drop_quantize_binding(layer)
 
 
 def _delete_variable(layer, attribute):
@@ -323,12 +323,12 @@ def owned_variable(layer, name):
     (`DepthwiseConv2D.kernel`).
     """
     attribute = _weight_attribute(layer, name)
-    return None if attribute is None else layer.__dict__[attribute]
+    return None if attribute is None else instance_variable(layer, attribute)
 
 
 def _weight_attribute(layer, name):
     for attribute in ("_" + name, name):
-        if isinstance(layer.__dict__.get(attribute), keras.Variable):
+        if isinstance(instance_variable(layer, attribute), keras.Variable):
             return attribute
     return None
 

@@ -2,6 +2,7 @@
 
 import contextlib
 
+from keras_ssn.keras_internals import untrack_sublayer
 from keras_ssn.layers.base import SharedWeightMixin
 from keras_ssn.layers.base import as_specs
 from keras_ssn.layers.base import refuse_lora
@@ -64,7 +65,7 @@ class SharedContainerMixin:
             config = dict(sublayer.get_config(), sharing=self.sharing[part])
             attribute = self.part_attributes[part]
             delattr(self, attribute)
-            self._layers.remove(sublayer)  # Keras does not untrack layers
+            untrack_sublayer(self, sublayer)
             setattr(self, attribute, shared_class.from_config(config))
 
     def __call__(self, *args, **kwargs):
