@@ -6,9 +6,9 @@ from keras_ssn.convert import apply_plan
 from keras_ssn.convert import check_model
 from keras_ssn.convert import copy_model
 from keras_ssn.layer_paths import count_trainable
-from keras_ssn.plan import plan_hashed
 from keras_ssn.selection import find_shareable
 from keras_ssn.selection import layer_filter
+from keras_ssn.single_group_plans import plan_hashed
 
 
 def hashed(model, budget, *, seed=0, exclude=None, min_size=0):

@@ -23,8 +23,8 @@ from keras_ssn.mapping import assign_groups
 from keras_ssn.models import BankOwnerMixin
 from keras_ssn.models import SharedModel
 from keras_ssn.models import shared_model_class
-from keras_ssn.plan import PLACEMENTS
-from keras_ssn.plan import plan_sharing
+from keras_ssn.planner import PLACEMENTS
+from keras_ssn.planner import plan_sharing
 from keras_ssn.selection import UnsupportedLayerError  # noqa: F401 (re-exported)
 from keras_ssn.selection import find_shareable
 from keras_ssn.selection import layer_filter

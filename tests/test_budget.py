@@ -6,7 +6,7 @@ from conftest import mlp
 from conftest import residual_cnn
 
 import keras_ssn
-from keras_ssn.plan import UPSAMPLE
+from keras_ssn.generation import UPSAMPLE
 
 
 def bank_coverage(plan):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from keras_ssn import BudgetError
 from keras_ssn.plan import SharedWeight
-from keras_ssn.plan import plan_sharing
+from keras_ssn.planner import plan_sharing
 
 SHAPES = st.lists(
     st.tuples(st.integers(1, 24), st.integers(1, 24)), min_size=1, max_size=6

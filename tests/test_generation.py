@@ -5,10 +5,10 @@ from conftest import MODELS
 from conftest import sample_input
 
 import keras_ssn
+from keras_ssn.generation import UPSAMPLE
 from keras_ssn.generation import read_window
 from keras_ssn.generation import upsample_template
-from keras_ssn.plan import UPSAMPLE
-from keras_ssn.plan import split_proportionally
+from keras_ssn.planner import split_proportionally
 
 
 def test_read_window_wraps_around_the_slice():

@@ -7,7 +7,7 @@ from conftest import sample_input
 from conftest import sample_targets
 
 import keras_ssn
-from keras_ssn.plan import WARP
+from keras_ssn.generation import WARP
 
 
 def data_arrays(model, count=32):

@@ -9,10 +9,10 @@ from conftest import mlp
 from conftest import sample_input
 
 import keras_ssn
+from keras_ssn.generation import UPSAMPLE
 from keras_ssn.layers import GENERATION_PARAM_NAMES
-from keras_ssn.plan import UPSAMPLE
 from keras_ssn.plan import SharedWeight
-from keras_ssn.plan import plan_sharing
+from keras_ssn.planner import plan_sharing
 
 SHARES = ["wavg", "emb", "avg"]
 UPSAMPLES = ["inter", "repeat", "mask", "wavg"]

@@ -1,0 +1,407 @@
+"""The planner: turns a parameter budget into a `SharingPlan`.
+
+All budget arithmetic lives here. `plan_sharing` splits a budget into a bank,
+one slice per parameter group and, per shared layer, the templates it reads
+and the learned parameters that mix or upsample them, so that the converted
+model has exactly the budget's trainable count and every bank entry is read
+(Plummer et al., ICLR 2022, Section 3).
+"""
+
+import dataclasses
+import functools
+import math
+
+from keras_ssn.budget import budget_error
+from keras_ssn.methods import EmbeddedAverage
+from keras_ssn.methods import combination
+from keras_ssn.methods import upsampling
+from keras_ssn.plan import GroupSlice
+from keras_ssn.plan import generation_params
+from keras_ssn.plan import SharingPlan
+from keras_ssn.plan import WeightSpec
+
+PLACEMENTS = ("consecutive", "sliding")
+_MAX_SETTLE_ROUNDS = 1000
+_MAX_FIT_ROUNDS = 8
+
+
+def plan_sharing(
+    weights,
+    group_ids,
+    unshared_params,
+    budget,
+    max_templates=8,
+    share="wavg",
+    upsample="repeat",
+    placement="consecutive",
+    unshared_layers=(),
+):
+    """Splits `budget` into a bank, groups and per-layer generation specs.
+
+    The bank takes whatever the budget leaves after unshared parameters and
+    learned generation parameters (coefficients, embeddings, maps, masks), so
+    the converted model has exactly `budget` trainable parameters. Groups get
+    bank slices in proportion to the full-size weight count of their layers.
+    Every bank entry is read by at least one layer.
+
+    Args:
+        weights: List of `SharedWeight`, one per shared layer.
+        group_ids: List of group ids, one per weight.
+        unshared_params: Trainable parameters outside the bank.
+        budget: Exact trainable parameter count to reach.
+        max_templates: Largest number of templates one layer may combine.
+        share: Template combination method.
+        upsample: Upsampling method.
+        placement: `"consecutive"` (each layer reads on from where the
+            previous one stopped, wrapping around the slice) or `"sliding"`
+            (read windows spread evenly over the slice, so every entry is
+            read about equally often).
+        unshared_layers: Report entries for layers left unshared.
+
+    Returns:
+        A `SharingPlan`.
+    """
+    members = _group_members(group_ids)
+    full_sizes = [sum(weights[i].size for i in m) for m in members]
+    settle = functools.partial(
+        _settle, weights, members, full_sizes, max_templates, share, upsample
+    )
+
+    def settled(candidate):
+        """Template counts and slice sizes that spend `candidate`, or `None`."""
+        available = candidate - unshared_params
+        if available < len(members):
+            return None
+        try:
+            return settle(available)
+        except ValueError:
+            return None
+
+    result = settled(budget)
+    if result is None:
+        largest = largest_budget(
+            weights, members, unshared_params, max_templates, share
+        )
+        raise budget_error(
+            budget,
+            lambda candidate: settled(candidate) is not None,
+            below=unshared_params + len(members) - 1,
+            above=largest + 1,
+            options=(
+                f"{len(members)} parameter group{'s' if len(members) > 1 else ''}, "
+                f"share={share!r}, "
+                f"upsample={upsample!r}, max_templates={max_templates}"
+            ),
+        )
+    templates, sizes = result
+    groups, specs = _place_templates(
+        weights, members, sizes, templates, share, upsample, placement
+    )
+    plan = SharingPlan(
+        budget=int(budget),
+        bank_size=sum(sizes),
+        unshared_params=int(unshared_params),
+        groups=tuple(groups),
+        weights=specs,
+        unshared_layers=tuple(unshared_layers),
+    )
+    total = plan.bank_size + plan.coefficient_params + plan.unshared_params
+    if total != budget:
+        raise RuntimeError(
+            f"internal error: the plan holds {total} parameters, not the budget "
+            f"{budget}. Please report it with the model and options."
+        )
+    return plan
+
+
+def largest_budget(weights, members, unshared_params, max_templates, share="wavg"):
+    """The largest budget whose bank every layer can still read in full.
+
+    Args:
+        weights: List of `SharedWeight`.
+        members: Positions in `weights` of each group's layers.
+        unshared_params: Trainable parameters outside the bank.
+        max_templates: Largest number of templates per layer.
+        share: Combination method.
+    """
+    full = sum(w.size for w in weights)
+    total = unshared_params + max_templates * full
+    for member in members:
+        total += _combination_params(
+            [max_templates] * len(member), share
+        )
+    return total
+
+
+def split_proportionally(total, weights):
+    """Splits the integer `total` in proportion to `weights`, each part ≥ 1.
+
+    Uses the largest-remainder method on exact integers, so the parts always
+    add up to `total`.
+    """
+    spare = total - len(weights)
+    denominator = sum(weights)
+    parts = [spare * w // denominator for w in weights]
+    remainders = [spare * w % denominator for w in weights]
+    left = spare - sum(parts)
+    order = sorted(range(len(weights)), key=lambda i: (-remainders[i], i))
+    for i in order[:left]:
+        parts[i] += 1
+    return [p + 1 for p in parts]
+
+
+def _group_members(group_ids):
+    index = {}
+    members = []
+    for position, group_id in enumerate(group_ids):
+        if group_id not in index:
+            index[group_id] = len(members)
+            members.append([])
+        members[index[group_id]].append(position)
+    return members
+
+
+def _group_of(members, count):
+    owner = [0] * count
+    for g, m in enumerate(members):
+        for i in m:
+            owner[i] = g
+    return owner
+
+
+def _initial_templates(weight_size, group_size, max_templates):
+    """The paper's choice: as many full copies as fit, capped."""
+    return max(1, min(max_templates, group_size // weight_size))
+
+
+def _settle(weights, members, full_sizes, max_templates, share, upsample, available):
+    """Template counts and slice sizes that spend `available` exactly."""
+    estimate = split_proportionally(available, full_sizes)
+    templates = [
+        _initial_templates(w.size, estimate[g], max_templates)
+        for w, g in zip(weights, _group_of(members, len(weights)))
+    ]
+    settle = functools.partial(
+        _settle_templates, weights, members, full_sizes, available=available,
+        max_templates=max_templates, share=share, upsample=upsample,
+    )
+    sizes = settle(templates=templates)
+    owner = _group_of(members, len(weights))
+    for _ in range(_MAX_FIT_ROUNDS):
+        # The first templates came from an estimate of the slices; where the
+        # settled slice holds fewer copies, a layer's templates would
+        # overlap. Settle again from the copies that fit.
+        fitting = [
+            min(k, max(1, sizes[owner[i]] // weights[i].size))
+            for i, k in enumerate(templates)
+        ]
+        if fitting == templates:
+            break
+        try:
+            fitted_sizes = settle(templates=fitting)
+        except ValueError:
+            break  # keep the overlapping plan, the only one that fits
+        templates, sizes = fitting, fitted_sizes
+    return templates, sizes
+
+
+def _settle_templates(
+    weights, members, full_sizes, *, templates, available, max_templates, share,
+    upsample,
+):
+    """Finds slice sizes and template counts that fit the budget exactly.
+
+    The learned generation parameters depend on the slice sizes (a smaller
+    slice upsamples more layers, and adding templates adds coefficients),
+    and the slices get what those parameters leave, so this iterates to a
+    fixed point. `templates` is updated in place, only ever upward, and every
+    group's slice ends up read in full.
+
+    Returns:
+        The list of group slice sizes.
+    """
+    sizes = split_proportionally(available, full_sizes)
+    for _ in range(_MAX_SETTLE_ROUNDS):
+        learned = _generation_total(weights, members, templates, sizes, share, upsample)
+        bank = available - learned
+        if bank < len(members):
+            raise ValueError(
+                f"The learned generation parameters (template coefficients, "
+                f"embeddings or masks: {learned}) leave no room for the bank "
+                f"within this budget. Use a larger budget, a smaller "
+                f"max_templates (now {max_templates}), or methods that "
+                f"learn fewer (share='avg', upsample='inter' or 'repeat')."
+            )
+        settled = split_proportionally(bank, full_sizes)
+        grown = _add_templates(weights, members, templates, settled, max_templates)
+        if not grown and settled == sizes:
+            return sizes
+        sizes = settled
+    raise ValueError(
+        "Could not split this budget into bank slices and learned generation "
+        "parameters exactly. Try a budget a few parameters larger or smaller."
+    )
+
+
+def _add_templates(weights, members, templates, sizes, max_templates):
+    """Adds templates until each combining group reads its whole slice.
+
+    Returns:
+        Whether any layer got more templates.
+    """
+    grown = False
+    for g, member in enumerate(members):
+        if any(_is_upsampled(weights[i], templates[i], sizes[g]) for i in member):
+            continue  # an upsampled layer reads the whole slice
+        reads = sum(templates[i] * weights[i].size for i in member)
+        while reads < sizes[g]:
+            growable = [i for i in member if templates[i] < max_templates]
+            if not growable:
+                raise ValueError(
+                    f"The budget leaves more bank entries than the layers "
+                    f"can read with max_templates={max_templates}, so some "
+                    f"would never be used. Lower the budget, or raise "
+                    f"max_templates to at least "
+                    f"{_templates_needed(weights, member, sizes[g])}."
+                )
+            i = max(growable, key=lambda j: (
+                _fits_once(weights[j], templates[j] + 1, sizes[g]), weights[j].size))
+            templates[i] += 1
+            reads += weights[i].size
+            grown = True
+    return grown
+
+
+def _fits_once(weight, templates, slice_size):
+    """Whether `templates` copies of `weight` fit in the slice without overlap.
+
+    A layer whose templates overlap reads some entries twice; the planner
+    grows the layers that still fit first, and lets one wrap only when no
+    other layer of the group can read the rest.
+    """
+    return templates * weight.size <= slice_size
+
+
+def _is_upsampled(weight, templates, slice_size):
+    return templates == 1 and weight.size > slice_size
+
+
+def _generation_total(weights, members, templates, sizes, share, upsample):
+    """All learned generation parameters for the given slices and templates."""
+    total = 0
+    for g, member in enumerate(members):
+        combining = []
+        for i in member:
+            if _is_upsampled(weights[i], templates[i], sizes[g]):
+                total += generation_params(
+                    weights[i].shape, 1, sizes[g], share, upsample
+                )
+            else:
+                combining.append(templates[i])
+        total += _combination_params(combining, share)
+    return total
+
+
+def _combination_params(templates, share):
+    """Coefficients of one group's combining layers, its map included."""
+    method = combination(share)
+    mixing = [k for k in templates if k >= 2]
+    if isinstance(method, EmbeddedAverage):
+        return method.group_parameter_count(mixing)
+    return sum(method.parameter_count(k) for k in mixing)
+
+
+def _templates_needed(weights, member, size):
+    return math.ceil(size / sum(weights[i].size for i in member))
+
+
+def _place_templates(weights, members, sizes, templates, share, upsample, placement):
+    """Walks each group's slice and gives every layer its read window."""
+    groups = []
+    specs = {}
+    start = 0
+    map_start = 0
+    for g, member in enumerate(members):
+        size = sizes[g]
+        stddev = group_stddev([weights[i] for i in member])
+        coefficient_map = None
+        mixing = [
+            templates[i] for i in member
+            if not _is_upsampled(weights[i], templates[i], size) and templates[i] >= 2
+        ]
+        if isinstance(combination(share), EmbeddedAverage) and mixing:
+            coefficient_map = (map_start, *EmbeddedAverage.map_shape(mixing))
+            map_start += coefficient_map[1] * coefficient_map[2]
+        layer_specs = []
+        for i in member:
+            weight = weights[i]
+            if _is_upsampled(weight, templates[i], size):
+                template_shape, gain = _upsampled_template(weight, size, upsample)
+            else:
+                template_shape = None
+                gain = combination(share).gain(templates[i])
+            layer_specs.append(
+                WeightSpec(
+                    group=g,
+                    shape=tuple(weight.shape),
+                    start=start,
+                    size=size,
+                    offset=0,
+                    templates=templates[i],
+                    template_shape=template_shape,
+                    scale=float(weight.stddev / stddev / gain),
+                    share=share,
+                    upsample=upsample,
+                    coefficient_map=(
+                        coefficient_map if templates[i] >= 2 and template_shape is None
+                        else None
+                    ),
+                )
+            )
+        offsets = _read_offsets([s.read_length for s in layer_specs], size, placement)
+        for i, spec, offset in zip(member, layer_specs, offsets):
+            specs[weights[i].path] = dataclasses.replace(spec, offset=offset)
+        groups.append(
+            GroupSlice(
+                index=g,
+                start=start,
+                size=size,
+                stddev=stddev,
+                weights=tuple(weights[i].path for i in member),
+                coefficient_map=coefficient_map,
+            )
+        )
+        start += size
+    return groups, specs
+
+
+def _read_offsets(read_lengths, size, placement):
+    """Where each layer of a group starts reading its slice.
+
+    `"consecutive"` starts each layer where the previous one stopped. With
+    `"sliding"`, layer i starts at `size * (reads before i) / (all reads)`,
+    so windows overlap evenly. Both cover the whole slice, since a group's
+    layers read at least `size` entries in total.
+    """
+    offsets = []
+    before = 0
+    total = sum(read_lengths)
+    for length in read_lengths:
+        if placement == "sliding":
+            offsets.append(size * before // total)
+        else:
+            offsets.append(before % size)
+        before += length
+    return offsets
+
+
+def _upsampled_template(weight, size, upsample):
+    """The entries a layer upsamples from, and the std it keeps of the bank."""
+    rows, cols = math.prod(weight.shape[:-1]), weight.shape[-1]
+    return upsampling(upsample).template_shape(rows, cols, size)
+
+
+def group_stddev(weights):
+    total = sum(w.size for w in weights)
+    variance = sum(w.size * w.stddev**2 for w in weights) / total
+    return float(math.sqrt(variance)) or 1.0

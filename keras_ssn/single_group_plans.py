@@ -1,0 +1,123 @@
+"""Plans with one group whose layers all read the whole bank.
+
+`plan_warped` is the pretraining plan of `learn_groups()`; `plan_hashed` is
+the HashedNets baseline of `keras_ssn.baselines.hashed()`.
+"""
+
+import math
+
+from keras_ssn.budget import BudgetError
+from keras_ssn.methods import bilinear_gain
+from keras_ssn.methods import reduced_template_shape
+from keras_ssn.plan import GroupSlice
+from keras_ssn.plan import SharingPlan
+from keras_ssn.plan import WeightSpec
+from keras_ssn.planner import group_stddev
+
+
+def plan_warped(weights, unshared_params, budget, templates=4):
+    """A one-group plan where every layer reads the whole bank.
+
+    The bank is cut into `templates` equal chunks; each layer reads a reduced
+    template from the start of every chunk, resizes it to its weight and
+    mixes the results with softmax coefficients. Since all layers mix the
+    same chunks, their coefficient vectors are comparable, which is what
+    learning groups needs (the paper's pretraining step).
+
+    Args:
+        weights: List of `SharedWeight`.
+        unshared_params: Trainable parameters outside the bank.
+        budget: Exact trainable parameter count to reach.
+        templates: Chunks, and so coefficients, per layer.
+
+    Returns:
+        A `SharingPlan` with one group.
+    """
+    bank = budget - unshared_params - templates * len(weights)
+    if bank < templates:
+        smallest = unshared_params + templates * (len(weights) + 1)
+        raise BudgetError(
+            budget, smallest=smallest,
+            options=f"learned groups ({templates} templates per layer)",
+        )
+    stride = bank // templates
+    stddev = group_stddev(weights)
+    specs = {}
+    for weight in weights:
+        rows, cols = math.prod(weight.shape[:-1]), weight.shape[-1]
+        shape = reduced_template_shape(rows, cols, min(stride, rows * cols))
+        gain = bilinear_gain(shape, (rows, cols)) / math.sqrt(templates)
+        specs[weight.path] = WeightSpec(
+            group=0,
+            shape=tuple(weight.shape),
+            start=0,
+            size=bank,
+            offset=0,
+            templates=templates,
+            template_shape=shape,
+            scale=float(weight.stddev / stddev / gain),
+            share="softmax",
+            upsample="inter",
+            template_stride=stride,
+        )
+    return _single_group_plan(specs, stddev, budget, unshared_params)
+
+
+def plan_hashed(weights, unshared_params, budget, seed=0, unshared_layers=()):
+    """A HashedNets plan: every weight entry reads one random bank entry.
+
+    The baseline of Chen et al. (2015) that the paper compares against: one
+    bank, and each entry of each weight is a randomly signed copy of a bank
+    entry chosen by a fixed hash. Hashing is a random permutation of all
+    weight entries taken modulo the bank size, so every bank entry is used
+    and all are used about equally often.
+
+    Args:
+        weights: List of `SharedWeight`.
+        unshared_params: Trainable parameters outside the bank.
+        budget: Exact trainable parameter count to reach.
+        seed: Seed of the hash.
+        unshared_layers: Report entries for layers left unshared.
+
+    Returns:
+        A `SharingPlan` with one group and `hashing` set in every spec.
+    """
+    total = sum(w.size for w in weights)
+    bank = budget - unshared_params
+    if not 1 <= bank <= total:
+        raise BudgetError(
+            budget,
+            smallest=unshared_params + 1,
+            largest=unshared_params + total,
+            options="a hashed bank",
+        )
+    stddev = group_stddev(weights)
+    specs = {}
+    position = 0
+    for weight in weights:
+        specs[weight.path] = WeightSpec(
+            group=0,
+            shape=tuple(weight.shape),
+            start=0,
+            size=bank,
+            offset=0,
+            templates=1,
+            scale=float(weight.stddev / stddev),
+            share="hashed",
+            hashing=(int(seed), position, total),
+        )
+        position += weight.size
+    return _single_group_plan(specs, stddev, budget, unshared_params, unshared_layers)
+
+
+def _single_group_plan(specs, stddev, budget, unshared_params, unshared_layers=()):
+    """A plan whose one group is the whole bank, read by every spec."""
+    bank = budget - unshared_params - sum(s.num_coefficients for s in specs.values())
+    return SharingPlan(
+        budget=int(budget),
+        bank_size=bank,
+        unshared_params=int(unshared_params),
+        groups=(GroupSlice(0, 0, bank, stddev, tuple(specs)),),
+        weights=specs,
+        unshared_layers=tuple(unshared_layers),
+    )
