@@ -2,6 +2,7 @@
 
 import dataclasses
 import io
+import shutil
 
 import rich.console
 import rich.table
@@ -44,7 +45,20 @@ class GroupEntry:
     coefficient_map_params: int = 0
 
 
-@dataclasses.dataclass(frozen=True)
+# Above this many shared weights, `summary()` shows one row per kind of
+# weight in each group unless asked to expand.
+COMPACT_ABOVE = 40
+
+LEGEND = (
+    "Generation: combine = the weight mixes K template windows of its group's "
+    "slice (wavg/emb/avg: how; direct: K = 1, the window itself); upsample = "
+    "the slice is smaller than the weight and is enlarged (repeat/inter/mask/"
+    "wavg). Templates: K. Coeffs: learned generation parameters. Reads: the "
+    "share of its group's slice the weight reads."
+)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
 class SharingReport:
     """What `summary()` returns."""
 
@@ -55,8 +69,18 @@ class SharingReport:
     groups: list
     unshared_layers: list
 
+    def __repr__(self):
+        weights = sum(len(g.entries) for g in self.groups)
+        return (
+            f"SharingReport(budget={self.budget:,}, bank={self.bank_size:,}, "
+            f"coefficients={self.coefficient_params:,}, "
+            f"own weights={self.unshared_params:,}, groups={len(self.groups)}, "
+            f"shared weights={weights}, "
+            f"unshared layers={len(self.unshared_layers)})"
+        )
 
-def summary(model, print_fn=None):
+
+def summary(model, print_fn=None, line_length=None, expand=None):
     """Prints and returns the sharing report of a converted model.
 
     Shows each parameter group with its bank slice (and coefficient map, for
@@ -64,16 +88,27 @@ def summary(model, print_fn=None):
     its shape, whether it combines templates (down-sampling) or upsamples
     its group's slice and with which method, its number of templates, its
     learned generation parameters and the fraction of its group's slice it
-    reads. Then lists the layers that keep their own weights, and how the
-    budget splits.
+    reads. A legend explains the columns. Then lists the layers that keep
+    their own weights, and how the budget splits. Weight paths are printed
+    whole (wrapped when the table is narrow), ready to copy into `groups=`
+    and `exclude=`.
 
     Args:
         model: A model returned by `keras_ssn.convert()`.
         print_fn: Optional function that receives the report as a string
             instead of it being printed.
+        line_length: Width of the report in characters; the terminal's width
+            by default.
+        expand: `True` lists every shared weight; `False` shows one row per
+            kind of weight (shape, generation and templates) in each group,
+            with the number of weights and their paths. By default, models
+            with more than 40 shared weights get the compact view.
 
     Returns:
         A `SharingReport`.
+
+    Raises:
+        TypeError: `model` was not made by `keras_ssn.convert()`.
     """
     if not isinstance(model, BankOwnerMixin):
         raise TypeError(
@@ -81,7 +116,10 @@ def summary(model, print_fn=None):
             f"{type(model).__name__}."
         )
     report = build_report(model.sharing_plan)
-    text = render(report, model.name)
+    width = line_length or shutil.get_terminal_size((120, 24)).columns
+    if expand is None:
+        expand = sum(len(g.entries) for g in report.groups) <= COMPACT_ABOVE
+    text = render(report, model.name, width=width, expand=expand)
     if print_fn is None:
         print(text)
     else:
@@ -137,34 +175,39 @@ def _method(spec):
     return spec.share
 
 
-def render(report, name):
-    """Renders a `SharingReport` as a plain-text table."""
+def render(report, name, width=120, expand=True):
+    """Renders a `SharingReport` as plain text `width` characters wide."""
     buffer = io.StringIO()
-    console = rich.console.Console(file=buffer, width=140, color_system=None)
-    table = rich.table.Table(title=f'Weight sharing: "{name}"')
-    for column in ("Group", "Bank slice", "Weight", "Shape", "Generation",
-                   "Templates", "Coeffs", "Reads"):
-        table.add_column(column)
+    console = rich.console.Console(file=buffer, width=width, color_system=None)
+    console.print(f'Weight sharing: "{name}"')
     for group in report.groups:
-        for i, entry in enumerate(group.entries):
-            first = i == 0
-            table.add_row(
-                str(group.index) if first else "",
-                _slice_label(group) if first else "",
-                entry.path,
-                str(entry.shape),
-                f"{entry.mode} ({entry.method})",
-                str(entry.templates),
-                str(entry.coefficients),
-                f"{entry.bank_share:.0%}",
-            )
-    console.print(table)
+        table = rich.table.Table(title=_group_title(group), title_justify="left",
+                                 expand=True)
+        table.add_column("Weight" if expand else "Weights", overflow="fold", ratio=4)
+        table.add_column("Shape", overflow="fold", ratio=2)
+        table.add_column("Generation", overflow="fold", ratio=2)
+        for column in ("K", "Coeffs", "Reads"):
+            table.add_column(column, overflow="fold", ratio=1)
+        for row in (_rows(group) if expand else _compact_rows(group)):
+            table.add_row(*row)
+        console.print(table)
+    console.print(LEGEND)
+    if not expand:
+        console.print(
+            "Compact view: one row per kind of weight in each group; "
+            "summary(model, expand=True) lists every weight."
+        )
     if report.unshared_layers:
-        unshared = rich.table.Table(title="Layers with their own weights")
-        for column in ("Layer", "Class", "Params", "Why"):
-            unshared.add_column(column)
-        for e in report.unshared_layers:
-            unshared.add_row(e["path"], e["class_name"], f"{e['params']:,}", e["reason"])
+        unshared = rich.table.Table(title="Layers with their own weights",
+                                    title_justify="left", expand=True)
+        unshared.add_column("Layer" if expand else "Layers", overflow="fold",
+                            ratio=2)
+        unshared.add_column("Class", overflow="fold", ratio=1)
+        unshared.add_column("Params", no_wrap=True)
+        unshared.add_column("Why", overflow="fold", ratio=2)
+        for row in (_unshared_rows(report) if expand
+                    else _compact_unshared_rows(report)):
+            unshared.add_row(*row)
         console.print(unshared)
     console.print(
         f"Budget: {report.budget:,} trainable = bank {report.bank_size:,} + "
@@ -174,9 +217,73 @@ def render(report, name):
     return buffer.getvalue().rstrip()
 
 
-def _slice_label(group):
+def _group_title(group):
     start, stop = group.bank_range
-    label = f"[{start}:{stop}] ({group.params:,})"
+    title = f"Group {group.index}: bank entries [{start:,}:{stop:,}] ({group.params:,})"
     if group.coefficient_map_params:
-        label += f" + map {group.coefficient_map_params}"
-    return label
+        title += f" + coefficient map {group.coefficient_map_params:,}"
+    return title
+
+
+def _unshared_rows(report):
+    for e in report.unshared_layers:
+        yield e["path"], e["class_name"], f"{e['params']:,}", e["reason"]
+
+
+def _compact_unshared_rows(report):
+    """One row per class and reason."""
+    kinds = {}
+    for e in report.unshared_layers:
+        kinds.setdefault((e["class_name"], e["reason"]), []).append(e)
+    for (class_name, reason), same in kinds.items():
+        yield (
+            _listing([e["path"] for e in same]),
+            class_name,
+            f"{sum(e['params'] for e in same):,}",
+            reason,
+        )
+
+
+def _listing(paths):
+    if len(paths) == 1:
+        return paths[0]
+    return f"{len(paths)}: " + ", ".join(paths)
+
+
+def _rows(group):
+    for entry in group.entries:
+        yield (
+            entry.path,
+            str(entry.shape),
+            f"{entry.mode} ({entry.method})",
+            str(entry.templates),
+            str(entry.coefficients),
+            f"{entry.bank_share:.0%}",
+        )
+
+
+def _kind(entry):
+    return entry.shape, entry.mode, entry.method, entry.templates
+
+
+def _compact_rows(group):
+    """One row per kind of weight: count, paths, and the range of reads.
+
+    Kinds come in the order of their first weight in the group.
+    """
+    kinds = {}
+    for entry in group.entries:
+        kinds.setdefault(_kind(entry), []).append(entry)
+    for kind, same in kinds.items():
+        shape, mode, method, templates = kind
+        shares = [e.bank_share for e in same]
+        reads = (f"{min(shares):.0%}" if min(shares) == max(shares)
+                 else f"{min(shares):.0%}-{max(shares):.0%}")
+        yield (
+            _listing([e.path for e in same]),
+            str(shape),
+            f"{mode} ({method})",
+            str(templates),
+            str(sum(e.coefficients for e in same)),
+            reads,
+        )

@@ -57,3 +57,50 @@ def test_explicit_groups_split_the_bank_by_full_size():
         ("hidden_1/kernel",), ("hidden_2/kernel", "logits/kernel")]
     full = [64 * 256, 256 * 128 + 128 * 10]
     assert abs(sizes[0] / sum(sizes) - full[0] / sum(full)) < 1e-3
+
+
+def long_named_model():
+    import keras
+    inputs = keras.Input((8,))
+    x = inputs
+    for i in range(3):
+        x = keras.layers.Dense(8, name=f"a_rather_long_layer_name_that_would_not_fit_{i}")(x)
+    return keras.Model(inputs, x, name="long_names")
+
+
+def test_summary_never_cuts_paths_and_explains_its_columns():
+    small = keras_ssn.convert(long_named_model(), 0.5)
+    for width in (60, 100):
+        lines = []
+        keras_ssn.summary(small, print_fn=lines.append, line_length=width)
+        text = lines[0]
+        assert "…" not in text
+        assert max(len(line) for line in text.splitlines()) <= width
+        assert "Generation: combine = the weight mixes K template windows" in " ".join(
+            text.split())
+    lines = []
+    keras_ssn.summary(small, print_fn=lines.append, line_length=200)
+    for path in small.sharing_plan.weights:
+        assert path in lines[0]
+
+
+def deep_stack(depth):
+    import keras
+    return keras.Sequential([keras.Input((8,))]
+                            + [keras.layers.Dense(8, name=f"d{i}") for i in range(depth)])
+
+
+def test_summary_of_a_big_model_is_compact_unless_expanded():
+    small = keras_ssn.convert(deep_stack(45), 0.5)
+    compact, expanded = [], []
+    report = keras_ssn.summary(small, print_fn=compact.append, line_length=120)
+    keras_ssn.summary(small, print_fn=expanded.append, line_length=120, expand=True)
+    assert "Compact view" in compact[0] and "Compact view" not in expanded[0]
+    kinds = {(e.shape, e.mode, e.method, e.templates) for e in report.groups[0].entries}
+    assert compact[0].count("combine (") == len(kinds) < 45
+    assert expanded[0].count("combine (") == 45
+    assert repr(report) == (
+        f"SharingReport(budget={report.budget:,}, bank={report.bank_size:,}, "
+        f"coefficients={report.coefficient_params:,}, own weights={report.unshared_params:,}, "
+        "groups=1, shared weights=45, unshared layers=0)"
+    )
