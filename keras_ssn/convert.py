@@ -275,13 +275,35 @@ def copy_model(model):
     if is_subclassed(model):
         copy = _rebuilt(model)
     else:
-        copy = keras.models.clone_model(model, recursive=True)
+        copy = keras.models.clone_model(
+            model, recursive=True, input_tensors=_named_inputs(model)
+        )
         if type(model) not in (Functional, keras.Sequential):
             # A Functional subclass (a keras_hub backbone): the clone is a
             # plain Functional; remember the class for `materialize()`.
             copy.original_model = keras.saving.serialize_keras_object(model)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def _named_inputs(model):
+    """New inputs like `model`'s, with its input layers' names.
+
+    `clone_model` would otherwise name them after their tensors.
+    """
+    if isinstance(model, keras.Sequential):
+        return None  # Keras's Sequential clone keeps the name itself
+    names = {
+        id(layer.output): layer.name for layer in model.layers
+        if isinstance(layer, keras.layers.InputLayer)
+    }
+    return keras.tree.map_structure(
+        lambda tensor: keras.Input(
+            batch_shape=tensor.shape, dtype=tensor.dtype, sparse=tensor.sparse,
+            name=names.get(id(tensor), tensor.name),
+        ),
+        model.input,
+    )
 
 
 def is_subclassed(model):

@@ -55,3 +55,16 @@ def test_materialize_after_training_and_reloading(tmp_path):
 def test_materialize_rejects_a_plain_model():
     with pytest.raises(TypeError, match="made by keras_ssn.convert"):
         keras_ssn.materialize(MODELS["mlp"]())
+
+
+@pytest.mark.parametrize("name", ["mlp", "residual_cnn", "nested"])
+def test_conversion_and_materialize_keep_the_input_layer_names(name):
+    model = MODELS[name]()
+
+    def input_names(m):
+        return [layer.name for layer in m.layers if isinstance(layer, keras.layers.InputLayer)] or [
+            m.get_config()["layers"][0]["config"]["name"]]
+
+    small = keras_ssn.convert(model, 0.5)
+    assert input_names(small) == input_names(model)
+    assert input_names(keras_ssn.materialize(small)) == input_names(model)
