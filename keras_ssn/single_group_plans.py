@@ -47,12 +47,9 @@ def plan_warped(weights, unshared_params, budget, templates=4):
         rows, cols = math.prod(weight.shape[:-1]), weight.shape[-1]
         shape = reduced_template_shape(rows, cols, min(stride, rows * cols))
         gain = bilinear_gain(shape, (rows, cols)) / math.sqrt(templates)
-        specs[weight.path] = WeightSpec(
-            group=0,
-            shape=tuple(weight.shape),
-            start=0,
-            size=bank,
-            offset=0,
+        specs[weight.path] = _whole_bank_spec(
+            weight,
+            bank,
             templates=templates,
             template_shape=shape,
             scale=float(weight.stddev / stddev / gain),
@@ -95,12 +92,9 @@ def plan_hashed(weights, unshared_params, budget, seed=0, unshared_layers=()):
     specs = {}
     position = 0
     for weight in weights:
-        specs[weight.path] = WeightSpec(
-            group=0,
-            shape=tuple(weight.shape),
-            start=0,
-            size=bank,
-            offset=0,
+        specs[weight.path] = _whole_bank_spec(
+            weight,
+            bank,
             templates=1,
             scale=float(weight.stddev / stddev),
             share="hashed",
@@ -108,6 +102,13 @@ def plan_hashed(weights, unshared_params, budget, seed=0, unshared_layers=()):
         )
         position += weight.size
     return _single_group_plan(specs, stddev, budget, unshared_params, unshared_layers)
+
+
+def _whole_bank_spec(weight, bank, **fields):
+    """The spec of a weight that reads the whole one-group bank of `bank` entries."""
+    return WeightSpec(
+        group=0, shape=tuple(weight.shape), start=0, size=bank, offset=0, **fields
+    )
 
 
 def _single_group_plan(specs, stddev, budget, unshared_params, unshared_layers=()):
