@@ -25,11 +25,13 @@ def test_docs_build_in_strict_mode(tmp_path):
         assert f'id="keras_ssn.{name}"' in api, name
 
 
-def test_the_guides_first_example_runs(tmp_path):
-    guide = (ROOT / "docs" / "guide.md").read_text()
-    example = re.search(r"```python\n(.*?)```", guide, re.S).group(1)
+@pytest.mark.parametrize("page", ["README.md", "docs/guide.md"])
+def test_the_first_example_runs(page, tmp_path):
+    text = (ROOT / page).read_text()
+    example = re.search(r"```python\n(.*?)```", text, re.S).group(1)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     result = subprocess.run([sys.executable, "-c", example], cwd=tmp_path,
                             capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "plain.keras").exists()
+    assert (tmp_path / "sharing.png").exists() or page != "README.md"
