@@ -374,7 +374,7 @@ def _copy_weights(model, plain):
         by_name = {v.name: v for v in own_variables(target)}
         for variable in own_variables(layer):
             if not is_generation_param(variable):
-                by_name[variable.name].assign(variable)
+                by_name[variable.name].assign(_values(variable))
 
 
 def _copy_in_order(path, sources, destinations):
@@ -384,4 +384,13 @@ def _copy_in_order(path, sources, destinations):
             f"but its plain copy has {len(destinations)}."
         )
     for source, destination in zip(sources, destinations):
-        destination.assign(source)
+        destination.assign(_values(source))
+
+
+def _values(variable):
+    """A copy of a variable's values.
+
+    Assigning one variable to another can share one device buffer (JAX),
+    which either model's training may then donate and delete.
+    """
+    return ops.convert_to_numpy(variable)

@@ -68,3 +68,21 @@ def test_conversion_and_materialize_keep_the_input_layer_names(name):
     small = keras_ssn.convert(model, 0.5)
     assert input_names(small) == input_names(model)
     assert input_names(keras_ssn.materialize(small)) == input_names(model)
+
+
+def test_a_materialized_model_shares_no_buffer_with_its_source(tmp_path):
+    # On JAX, assigning a variable to another shared one device buffer, which
+    # a later call then found deleted.
+    x = np.random.default_rng(0).normal(size=(64, 16)).astype("float32")
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32), keras.layers.Dense(3)])
+    small = keras_ssn.convert(model, 0.5, seed=0)
+    small.compile(optimizer="adam", loss="mse")
+    small.fit(x, np.zeros((64, 3)), epochs=1, verbose=0)
+    small.save(str(tmp_path / "m.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "m.keras"))
+    plain = keras_ssn.materialize(loaded)
+    np.testing.assert_allclose(plain.predict(x, verbose=0), loaded.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-5)
+    plain.compile(optimizer="adam", loss="mse")
+    plain.fit(x, np.zeros((64, 3)), epochs=1, verbose=0)
+    assert np.isfinite(loaded.predict(x, verbose=0)).all()
