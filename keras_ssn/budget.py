@@ -33,17 +33,20 @@ class BudgetError(ValueError):
             not work, the closest budgets below and above that do (`None`
             where none was found nearby); otherwise `None`.
         options: Text naming the options the range holds for.
+        advice: Dict with an optional sentence for each side, `"below"` and
+            `"above"`, saying what moves that boundary.
     """
 
     def __init__(
         self, budget, smallest=None, largest=None, nearest=None, options="",
-        requested=None, original=None,
+        requested=None, original=None, advice=None,
     ):
         self.budget = budget
         self.smallest = smallest
         self.largest = largest
         self.nearest = nearest
         self.options = options
+        self.advice = dict(advice or {})
         self._requested = budget if requested is None else requested
         self._original = original
         super().__init__(self._message())
@@ -58,7 +61,7 @@ class BudgetError(ValueError):
         """
         return BudgetError(
             self.budget, self.smallest, self.largest, self.nearest,
-            self.options, requested, original,
+            self.options, requested, original, self.advice,
         )
 
     def _message(self):
@@ -74,12 +77,13 @@ class BudgetError(ValueError):
         if self.budget < self.smallest:
             return (
                 f"{asked} is below {self._name(self.smallest)}, the smallest "
-                f"budget this model can train under{options}.{self._int_hint()}"
+                f"budget this model can train under{options}."
+                f"{self._advice('below')}{self._int_hint()}"
             )
         if self.largest is not None and self.budget > self.largest:
             return (
                 f"{asked} is above {self._name(self.largest)}, the largest "
-                f"budget this model can train under{options}."
+                f"budget this model can train under{options}.{self._advice('above')}"
             )
         closest = " and ".join(
             self._name(b) for b in self.nearest or () if b is not None
@@ -90,6 +94,10 @@ class BudgetError(ValueError):
             f"{self._name(self.smallest)} to {self._name(self.largest)} can; "
             f"the closest that can: {closest or 'none nearby'}."
         )
+
+    def _advice(self, side):
+        advice = self.advice.get(side)
+        return f" {advice}" if advice else ""
 
     def _is_fraction(self):
         return self._original is not None and isinstance(
@@ -132,7 +140,7 @@ def resolve_budget(budget, original):
     ):
         raise TypeError(
             "budget must be an int (the exact trainable parameter count) or a "
-            f"float (a fraction of the model's {original} trainable "
+            f"float (a fraction of the model's {original:,} trainable "
             f"parameters); received budget={budget!r}."
         )
     if isinstance(budget, (int, np.integer)):
@@ -144,12 +152,12 @@ def resolve_budget(budget, original):
     if not math.isfinite(budget) or budget <= 0:
         raise ValueError(
             "A float budget is a positive, finite fraction of the model's "
-            f"{original} trainable parameters; received budget={budget}."
+            f"{original:,} trainable parameters; received budget={budget}."
         )
     target = round(float(budget) * original)
     if target < 1:
         raise ValueError(
-            f"budget={budget} of {original} parameters rounds to {target}; "
+            f"budget={budget} of {original:,} parameters rounds to {target}; "
             "use a larger fraction."
         )
     return target
@@ -192,7 +200,7 @@ def nearest_feasible(spends, budget, smallest, largest):
     return lower, upper
 
 
-def budget_error(budget, spends, below, above, options):
+def budget_error(budget, spends, below, above, options, advice=None):
     """The `BudgetError` for a `budget` that `spends` rejects.
 
     Args:
@@ -202,12 +210,13 @@ def budget_error(budget, spends, below, above, options):
         above: A budget known not to work, above every one that does.
         options: Text naming the options the range holds for, such as
             `"share='wavg', upsample='repeat', max_templates=8"`.
+        advice: As in `BudgetError`.
     """
     smallest, largest = feasible_range(spends, below, above)
     nearest = None
     if smallest is not None and smallest < budget < largest:
         nearest = nearest_feasible(spends, budget, smallest, largest)
-    return BudgetError(budget, smallest, largest, nearest, options)
+    return BudgetError(budget, smallest, largest, nearest, options, advice=advice)
 
 
 def _probe(spends, below, above):

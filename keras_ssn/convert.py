@@ -61,8 +61,11 @@ def convert(
     The input model is not modified. The copy is not compiled.
 
     Args:
-        model: A built `keras.Sequential` or Functional model (nested models
-            included).
+        model: A built `keras.Sequential`, Functional or subclassed model
+            (nested models included). A subclassed model must be registered
+            with `@keras.saving.register_keras_serializable()` and have a
+            `get_config()`, since it is converted on a copy made from its
+            config.
         budget: `int`: the exact trainable parameter count of the result.
             `float`: a fraction of `model`'s trainable count (`0.1` for a
             compact model, `4.0` for extra training capacity).
@@ -242,8 +245,8 @@ def check_model(model):
     if not model.built or not model.weights:
         raise ValueError(
             f"Model '{model.name}' is not built, so its weight shapes are "
-            "unknown. Give it an `keras.Input(shape=...)` first layer, or call "
-            "it on a batch (or `model.build(input_shape)`) before converting."
+            "unknown. Give it a `keras.Input(shape=...)` first layer, or call "
+            "it on a batch of inputs before converting."
         )
     if is_subclassed(model) and not model.get_build_config():
         raise ValueError(

@@ -92,6 +92,18 @@ def plan_sharing(
                 f"share={share!r}, "
                 f"upsample={upsample!r}, max_templates={max_templates}"
             ),
+            advice={
+                "below": (
+                    f"The weights that layers keep ({unshared_params:,}: biases, "
+                    "normalization layers, excluded and unsupported layers) "
+                    "count toward every budget; excluding fewer layers lowers "
+                    "the minimum."
+                ),
+                "above": (
+                    f"A larger max_templates (now {max_templates}) lets each "
+                    "layer mix more templates and so read a larger bank."
+                ),
+            },
         )
     templates, sizes = result
     groups, specs = _place_templates(

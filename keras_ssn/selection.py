@@ -213,6 +213,10 @@ def layer_filter(exclude, min_size, model=None):
     """
     if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)):
         raise TypeError(f"min_size must be an int; received {min_size!r}.")
+    if min_size < 0:
+        raise ValueError(
+            f"min_size is a number of weight entries, at least 0; received {min_size}."
+        )
     matches = _exclusion_matcher(exclude, model)
     if matches is None and not min_size:
         return None

@@ -129,6 +129,18 @@ def test_named_budgets_are_exact_boundaries(options):
             keras_ssn.convert(model, budget, **options)
 
 
+def test_budget_errors_say_what_moves_the_boundary():
+    model = three_dense()
+    with pytest.raises(keras_ssn.BudgetError, match="A larger max_templates \\(now 8\\)"):
+        keras_ssn.convert(model, 10.0)
+    with pytest.raises(keras_ssn.BudgetError) as info:
+        keras_ssn.convert(model, 0.02, exclude="a")
+    assert "The weights that layers keep (16,778: biases" in str(info.value)
+    assert info.value.smallest == 16_779
+    with pytest.raises(ValueError, match="min_size is a number of weight entries"):
+        keras_ssn.convert(model, 0.5, min_size=-1)
+
+
 def test_small_int_budget_asks_whether_a_fraction_was_meant():
     model = three_dense()
     with pytest.raises(keras_ssn.BudgetError) as info:

@@ -19,7 +19,7 @@ def test_budget_that_is_not_positive_and_finite(budget):
 
 def test_unbuilt_model():
     model = keras.Sequential([keras.layers.Dense(4)], name="unbuilt")
-    with pytest.raises(ValueError, match="'unbuilt' is not built.*model.build"):
+    with pytest.raises(ValueError, match="'unbuilt' is not built.*call it on a batch"):
         keras_ssn.convert(model, 0.5)
 
 
