@@ -15,6 +15,7 @@ import keras
 
 from keras_ssn import engine
 from keras_ssn.backends import check_backend
+from keras_ssn.backends import check_distribution_scope
 from keras_ssn.bank import WeightBank
 from keras_ssn.keras_internals import Functional
 from keras_ssn.keras_internals import build_shapes
@@ -176,6 +177,7 @@ class BankOwnerMixin:
         bank trains: its weight is generated from the bank and would still
         change. Convert with `exclude=` naming it to freeze it.
         """
+        check_distribution_scope(self)
         super().compile(*args, **kwargs)
         exclude_coefficients_from_weight_decay(self.optimizer)
         warn_frozen_shared_layers(self)
