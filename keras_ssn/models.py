@@ -122,16 +122,11 @@ class BankOwnerMixin:
         """
         if self._weight_owners is not None:
             return self._weight_owners
-        owners = {}
-        for path, layer in walk_layers(self.converted_model()):
-            if isinstance(layer, SharedContainerMixin):
-                for part, sublayer in layer.shared_parts(layer).items():
-                    if is_shared(sublayer) and sublayer.built:
-                        for name in sublayer.shared_weights:
-                            owners[f"{path}/{part}/{name}"] = (sublayer, name)
-            elif is_shared(layer) and layer.built:
-                for name in layer.shared_weights:
-                    owners.setdefault(f"{path}/{name}", (layer, name))
+        owners = {
+            path: (owner, name)
+            for path, owner, name, _ in shared_slots(self.converted_model())
+            if is_shared(owner) and owner.built
+        }
         owners = {p: owners[p] for p in self.sharing_plan.weights if p in owners}
         if len(owners) == len(self.sharing_plan.weights):
             object.__setattr__(self, "_weight_owners", owners)
@@ -222,20 +217,28 @@ def _required_bank_and_plan(bank, sharing_plan):
     return bank, sharing_plan
 
 
-def layer_specs(model):
-    """Dict mapping each weight path to the spec its shared layer holds."""
-    specs = {}
-    parts = set()  # a container holds its parts' specs
+def shared_slots(model):
+    """`(weight path, owner layer, weight name, spec)` of every shared weight.
+
+    A shared container (an RNN, `MultiHeadAttention`) holds its parts'
+    specs; the owner is the part, which may not be built or shared yet.
+    """
+    parts = set()
     for path, layer in walk_layers(model):
         if isinstance(layer, SharedContainerMixin):
-            parts.update(id(part) for part in layer.shared_parts(layer).values())
+            owners = layer.shared_parts(layer)
+            parts.update(id(owner) for owner in owners.values())
             for part, part_specs in layer.sharing.items():
                 for name, spec in part_specs.items():
-                    specs[f"{path}/{part}/{name}"] = spec
+                    yield f"{path}/{part}/{name}", owners.get(part), name, spec
         elif is_shared(layer) and id(layer) not in parts:
             for name, spec in layer.sharing.items():
-                specs.setdefault(f"{path}/{name}", spec)
-    return specs
+                yield f"{path}/{name}", layer, name, spec
+
+
+def layer_specs(model):
+    """Dict mapping each weight path to the spec its shared layer holds."""
+    return {path: spec for path, _, _, spec in shared_slots(model)}
 
 
 def check_layer_specs(model, plan):

@@ -232,9 +232,7 @@ def _unshared_rows(report):
 
 def _compact_unshared_rows(report):
     """One row per class and reason."""
-    kinds = {}
-    for e in report.unshared_layers:
-        kinds.setdefault((e["class_name"], e["reason"]), []).append(e)
+    kinds = _grouped(report.unshared_layers, lambda e: (e["class_name"], e["reason"]))
     for (class_name, reason), same in kinds.items():
         yield (
             _listing([e["path"] for e in same]),
@@ -242,6 +240,14 @@ def _compact_unshared_rows(report):
             f"{sum(e['params'] for e in same):,}",
             reason,
         )
+
+
+def _grouped(items, key):
+    """Dict from `key(item)` to the items with that key, in first-seen order."""
+    groups = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return groups
 
 
 def _listing(paths):
@@ -271,10 +277,7 @@ def _compact_rows(group):
 
     Kinds come in the order of their first weight in the group.
     """
-    kinds = {}
-    for entry in group.entries:
-        kinds.setdefault(_kind(entry), []).append(entry)
-    for kind, same in kinds.items():
+    for kind, same in _grouped(group.entries, _kind).items():
         shape, mode, method, templates = kind
         shares = [e.bank_share for e in same]
         reads = (f"{min(shares):.0%}" if min(shares) == max(shares)
