@@ -86,10 +86,14 @@ def convert(
         max_templates: Most templates one layer combines.
         placement: Where layers read their group's slice: `"consecutive"`
             (each layer reads on from where the previous one stopped,
-            wrapping around, as in the paper's code) or `"sliding"`
+            wrapping around, as in the paper's code), `"sliding"`
             (windows spread evenly, so every entry is read about equally
-            often). `upsample="inter"` with the default placement
-            reproduces the paper's settings.
+            often) or `"rows"` (the slice is cut into rows of each weight
+            size, and layers of one size mix rows of that one set, each
+            with its own coefficients: a train step then reads the slice
+            once instead of every layer's templates, which makes low
+            budgets cheaper; see `WeightSpec.ring`). `upsample="inter"`
+            with the default placement reproduces the paper's settings.
         exclude: Layers to keep unshared: a layer name, a layer path (as
             `summary()` prints it), a regular expression that fully matches
             a name or a path, a list of those, or a predicate that takes a

@@ -139,15 +139,106 @@ def generate_group(group_slice, specs, parameters):
     Returns:
         List of weights, one per spec.
     """
-    windows = read_group(group_slice, specs)
+    weights = [None] * len(specs)
+    for members in shared_rows(specs):
+        generated = _generate_rows(
+            group_slice, [specs[i] for i in members], [parameters[i] for i in members]
+        )
+        for i, weight in zip(members, generated):
+            weights[i] = weight
+    rest = [i for i, weight in enumerate(weights) if weight is None]
+    windows = read_group(group_slice, [specs[i] for i in rest])
+    for i, window in zip(rest, windows):
+        weights[i] = generation.shape_weight(window, specs[i], parameters[i])
+    return weights
+
+
+def shared_rows(specs):
+    """Sets of layers that mix rows of one ring (`placement="rows"`).
+
+    The combining layers of one size take their templates from the same
+    rows (see `WeightSpec.ring`).
+
+    Returns:
+        Lists of indexes into `specs`.
+    """
+    units = {}
+    for i, spec in enumerate(specs):
+        if spec.ring is not None and spec.mode == COMBINE:
+            units.setdefault((spec.ring, spec.weight_size), []).append(i)
+    return list(units.values())
+
+
+def mixes_every_row(specs):
+    """Whether one `(layers, rows) @ (rows, weight_size)` matmul is worth it.
+
+    Mixing every row for every layer reads the ring once instead of each
+    layer's templates; it is used where it costs at most twice the flops of
+    mixing only the rows each layer reads, as at low budgets, where the
+    layers' templates are many more than the rows.
+    """
+    _, rows = specs[0].ring
+    return len(specs) >= 2 and len(specs) * rows <= 2 * sum(s.templates for s in specs)
+
+
+def _generate_rows(group_slice, specs, parameters):
+    """Weights of layers that mix rows of one ring, read once."""
+    rotation, rows = specs[0].ring
+    weight_size = specs[0].weight_size
+    ring = ops.reshape(
+        generation.read_window(
+            group_slice, 0, specs[0].size, rotation, rows * weight_size
+        ),
+        (rows, weight_size),
+    )
+    if mixes_every_row(specs):
+        mixing = ops.concatenate(
+            [_row_mixing(spec, params) for spec, params in zip(specs, parameters)],
+            axis=0,
+        )
+        weights = ops.unstack(ops.matmul(mixing, ring), axis=0)
+    else:
+        weights = _mix_own_rows(ring, specs, parameters)
     return [
-        generation.shape_weight(window, spec, params)
-        for window, spec, params in zip(windows, specs, parameters)
+        ops.reshape(weight * spec.scale, spec.shape)
+        for spec, weight in zip(specs, weights)
     ]
+
+
+def _mix_own_rows(ring, specs, parameters):
+    """Each layer mixes only its own rows.
+
+    The unit's layers take consecutive rows going round the ring, so the
+    ring tiled along its rows and split at the layers' template counts
+    gives every layer its templates (the gradient is one reshape and sum).
+    """
+    rows = ring.shape[0]
+    counts = [spec.templates for spec in specs]
+    copies = math.ceil(sum(counts) / rows)
+    tiled = ops.tile(ring, (copies, 1)) if copies > 1 else ring
+    if copies * rows > sum(counts):
+        tiled = tiled[: sum(counts)]
+    templates = ops.split(tiled, _boundaries(counts)) if len(specs) > 1 else [tiled]
+    return [
+        spec.combination.combine(own, params)
+        for spec, own, params in zip(specs, templates, parameters)
+    ]
+
+
+def _row_mixing(spec, parameters):
+    """A layer's template coefficients, placed at its rows: `(1, rows)`."""
+    _, rows = spec.ring
+    placement = np.zeros((spec.templates, rows), "float32")
+    for k in range(spec.templates):
+        placement[k, (spec.ring_row + k) % rows] = 1.0
+    coefficients = spec.combination.coefficients(parameters, spec.templates)
+    return ops.matmul(coefficients, placement)
 
 
 def read_group(group_slice, specs):
     """The entries each layer of a group reads, read together where possible."""
+    if not specs:
+        return []
     if is_end_to_end(specs):
         return _read_end_to_end(group_slice, [s.read_length for s in specs])
     if all(spec.mode == HASHED for spec in specs):
@@ -164,7 +255,9 @@ def is_end_to_end(specs):
     """
     before = 0
     for spec in specs:
-        if spec.mode not in (COMBINE, UPSAMPLE) or spec.offset != before % spec.size:
+        if spec.ring is not None or spec.mode not in (COMBINE, UPSAMPLE):
+            return False
+        if spec.offset != before % spec.size:
             return False
         before += spec.read_length
     return True

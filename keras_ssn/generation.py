@@ -77,6 +77,14 @@ def read(group_slice, spec):
                 for k in range(spec.templates)
             ]
         )
+    if spec.ring is not None:
+        return ops.concatenate(
+            [
+                read_window(group_slice, 0, spec.size, offset, spec.weight_size)
+                for offset in spec.template_offsets
+            ],
+            axis=0,
+        )
     return read_window(group_slice, 0, spec.size, spec.offset, spec.read_length)
 
 

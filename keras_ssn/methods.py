@@ -67,6 +67,12 @@ class Combination(GenerationMethod):
         """Std that combining independent unit-variance templates keeps."""
         return 1.0  # a single template, or coefficients with unit norm
 
+    def coefficients(self, parameters, templates):
+        """The `(1, templates)` weights that `combine` gives the templates."""
+        if parameters is None:
+            return ops.ones((1, templates))
+        return parameters
+
     def combine(self, templates, parameters):
         if parameters is None:
             return templates[0]
@@ -126,6 +132,9 @@ class Average(Combination):
     def gain(self, templates):
         return 1.0 / math.sqrt(templates)
 
+    def coefficients(self, parameters, templates):
+        return ops.full((1, templates), 1.0 / templates)
+
     def combine(self, templates, parameters):
         return ops.mean(templates, axis=0)
 
@@ -143,6 +152,9 @@ class SoftmaxAverage(Combination):
 
     def parameter_count(self, templates, embedding_dim=0):
         return templates
+
+    def coefficients(self, parameters, templates):
+        return ops.softmax(parameters, axis=-1)
 
     def combine(self, templates, parameters):
         return super().combine(templates, ops.softmax(parameters, axis=-1))

@@ -18,6 +18,9 @@ from keras_ssn.methods import combination
 from keras_ssn.methods import upsampling
 
 
+_TUPLE_FIELDS = ("template_shape", "coefficient_map", "hashing", "ring")
+
+
 @dataclasses.dataclass(frozen=True)
 class WeightSpec:
     """How one shared weight is generated from the bank.
@@ -57,6 +60,12 @@ class WeightSpec:
         coefficient_map: For `share="emb"` layers that combine templates:
             `(start, embedding_dim, group_templates)` of the group's map in
             the bank's `coefficient_maps`.
+        ring: Set only with `placement="rows"`: `(rotation, rows)`. The
+            group's slice, read from `rotation` on and wrapping around its
+            end, is cut into `rows` rows of the weight's size (the last row
+            wraps); template `k` is row `(first + k) % rows`, where `offset`
+            is where row `first` starts. Layers of the same size then mix
+            the same rows, which the model generates with one matmul.
         hashing: Set only for the HashedNets baseline
             (`keras_ssn.baselines.hashed`): `(seed, position, total)`. All
             hashed weights, `total` entries together, are laid end to end;
@@ -78,6 +87,7 @@ class WeightSpec:
     template_stride: int = None
     coefficient_map: tuple = None
     hashing: tuple = None
+    ring: tuple = None
 
     @property
     def mode(self):
@@ -128,6 +138,31 @@ class WeightSpec:
         return self.templates * self.weight_size
 
     @property
+    def template_offsets(self):
+        """Where each template starts in the slice (`"combine"` mode).
+
+        Each template reads `weight_size` entries from there on, wrapping
+        around the slice's end.
+        """
+        if self.ring is None:
+            return [
+                (self.offset + k * self.weight_size) % self.size
+                for k in range(self.templates)
+            ]
+        rotation, rows = self.ring
+        first = ((self.offset - rotation) % self.size) // self.weight_size
+        return [
+            (rotation + (first + k) % rows * self.weight_size) % self.size
+            for k in range(self.templates)
+        ]
+
+    @property
+    def ring_row(self):
+        """The ring row of the first template (`placement="rows"` only)."""
+        rotation, _ = self.ring
+        return ((self.offset - rotation) % self.size) // self.weight_size
+
+    @property
     def num_coefficients(self):
         """Learned generation parameters the layer owns (coefficients, masks)."""
         embedding_dim = self.coefficient_map[1] if self.coefficient_map else 0
@@ -139,7 +174,7 @@ class WeightSpec:
     def get_config(self):
         config = dataclasses.asdict(self)
         config["shape"] = list(self.shape)
-        for key in ("template_shape", "coefficient_map", "hashing"):
+        for key in _TUPLE_FIELDS:
             if config[key] is not None:
                 config[key] = list(config[key])
         return config
@@ -148,7 +183,7 @@ class WeightSpec:
     def from_config(cls, config):
         config = dict(config)
         config["shape"] = tuple(config["shape"])
-        for key in ("template_shape", "coefficient_map", "hashing"):
+        for key in _TUPLE_FIELDS:
             if config.get(key) is not None:
                 config[key] = tuple(config[key])
         return cls(**config)

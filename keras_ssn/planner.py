@@ -12,6 +12,7 @@ import functools
 import math
 
 from keras_ssn.budget import budget_error
+from keras_ssn.generation import COMBINE
 from keras_ssn.methods import EmbeddedAverage
 from keras_ssn.methods import combination
 from keras_ssn.methods import upsampling
@@ -20,7 +21,7 @@ from keras_ssn.plan import generation_params
 from keras_ssn.plan import SharingPlan
 from keras_ssn.plan import WeightSpec
 
-PLACEMENTS = ("consecutive", "sliding")
+PLACEMENTS = ("consecutive", "sliding", "rows")
 _MAX_SETTLE_ROUNDS = 1000
 _MAX_FIT_ROUNDS = 8
 
@@ -55,7 +56,8 @@ def plan_sharing(
         placement: `"consecutive"` (each layer reads on from where the
             previous one stopped, wrapping around the slice) or `"sliding"`
             (read windows spread evenly over the slice, so every entry is
-            read about equally often).
+            read about equally often) or `"rows"` (layers of one size mix
+            rows of one ring cut from the slice; see `_place_in_rows`).
         unshared_layers: Report entries for layers left unshared.
 
     Returns:
@@ -370,9 +372,18 @@ def _place_templates(weights, members, sizes, templates, share, upsample, placem
                     ),
                 )
             )
-        offsets = _read_offsets([s.read_length for s in layer_specs], size, placement)
-        for i, spec, offset in zip(member, layer_specs, offsets):
-            specs[weights[i].path] = dataclasses.replace(spec, offset=offset)
+        if placement == "rows":
+            layer_specs = _place_in_rows(layer_specs, size)
+        else:
+            offsets = _read_offsets(
+                [s.read_length for s in layer_specs], size, placement
+            )
+            layer_specs = [
+                dataclasses.replace(spec, offset=offset)
+                for spec, offset in zip(layer_specs, offsets)
+            ]
+        for i, spec in zip(member, layer_specs):
+            specs[weights[i].path] = spec
         groups.append(
             GroupSlice(
                 index=g,
@@ -405,6 +416,46 @@ def _read_offsets(read_lengths, size, placement):
             offsets.append(before % size)
         before += length
     return offsets
+
+
+def _place_in_rows(specs, size):
+    """`placement="rows"`: layers of one size mix rows of one ring.
+
+    The combining layers of each weight size form a unit, and every
+    upsampling layer is a unit of its own. Units read the slice one after
+    the other, as with consecutive placement; inside a unit of size `d`,
+    the slice (rotated to where the unit starts) is cut into
+    `ceil(size / d)` rows of `d` entries, and each layer takes its templates
+    from the next rows, going round the ring (see `WeightSpec.ring`). A unit
+    that reads more than the slice covers every row, and one that reads
+    less covers the same entries that consecutive placement would, so every
+    entry is read.
+
+    Returns:
+        The specs with their `offset` and `ring` set.
+    """
+    units = {}
+    for i, spec in enumerate(specs):
+        key = ("rows", spec.weight_size) if spec.mode == COMBINE else ("own", i)
+        units.setdefault(key, []).append(i)
+    placed = list(specs)
+    before = 0
+    for (kind, weight_size), members in units.items():
+        rotation = before % size
+        if kind == "own":
+            placed[members[0]] = dataclasses.replace(specs[members[0]], offset=rotation)
+        else:
+            rows = math.ceil(size / weight_size)
+            row = 0
+            for i in members:
+                placed[i] = dataclasses.replace(
+                    specs[i],
+                    offset=(rotation + row * weight_size) % size,
+                    ring=(rotation, rows),
+                )
+                row = (row + specs[i].templates) % rows
+        before += sum(specs[i].read_length for i in members)
+    return placed
 
 
 def _upsampled_template(weight, size, upsample):

@@ -74,8 +74,8 @@ def read_windows(spec):
         pieces = [(spec.offset, spec.read_length, 0)]
     else:
         pieces = [
-            (spec.offset + k * spec.weight_size, spec.weight_size, k)
-            for k in range(spec.templates)
+            (offset, spec.weight_size, k)
+            for k, offset in enumerate(spec.template_offsets)
         ]
     windows = []
     for first, length, template in pieces:

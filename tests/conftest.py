@@ -87,6 +87,15 @@ MODELS = {
 }
 
 
+def read_positions(spec):
+    """Positions inside its group's slice that a combining or upsampling weight reads."""
+    if spec.mode == "combine":
+        return np.concatenate(
+            [(o + np.arange(spec.weight_size)) % spec.size for o in spec.template_offsets]
+        )
+    return (spec.offset + np.arange(spec.read_length)) % spec.size
+
+
 def sample_input(model, batch=4, seed=0):
     rng = np.random.default_rng(seed)
     shape = (batch,) + tuple(model.inputs[0].shape[1:])

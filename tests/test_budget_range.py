@@ -5,6 +5,7 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
+from conftest import read_positions
 from hypothesis import strategies as st
 
 from keras_ssn import BudgetError
@@ -29,7 +30,7 @@ def plans(draw):
         "max_templates": draw(st.integers(1, 8)),
         "share": draw(st.sampled_from(["wavg", "emb", "avg"])),
         "upsample": draw(st.sampled_from(["repeat", "inter", "mask", "wavg"])),
-        "placement": draw(st.sampled_from(["consecutive", "sliding"])),
+        "placement": draw(st.sampled_from(["consecutive", "sliding", "rows"])),
     }
     budget = draw(st.integers(1, unshared + 10 * full + 100))
     return weights, group_ids, unshared, budget, options
@@ -46,7 +47,7 @@ def assert_exact(result, budget):
         read = np.zeros(group.size, bool)
         for path in group.weights:
             spec = result.weights[path]
-            read[(spec.offset + np.arange(spec.read_length)) % spec.size] = True
+            read[read_positions(spec)] = True
         assert read.all()
 
 

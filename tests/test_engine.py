@@ -10,7 +10,7 @@ import keras_ssn
 from keras_ssn import engine
 from keras_ssn import generation
 
-PLACEMENTS = ["consecutive", "sliding"]
+PLACEMENTS = ["consecutive", "sliding", "rows"]
 
 
 def to_numpy(x):
@@ -107,3 +107,43 @@ def test_regularizers_see_the_generated_weights():
     (loss,) = small.losses
     kernel = to_numpy(small.get_layer("a").generate_weight("kernel"))
     np.testing.assert_allclose(float(loss), 0.01 * np.sum(kernel**2), rtol=1e-5)
+
+
+def test_rows_placement_mixes_shared_rows_with_one_matmul():
+    # 6 Dense(16 -> 16) weights at a budget of 2.5 of them: one ring of
+    # ceil(size / 256) rows, every layer mixes rows of it.
+    model = keras.Sequential(
+        [keras.Input((16,))] + [keras.layers.Dense(16, use_bias=False) for _ in range(6)]
+    )
+    small = keras_ssn.convert(model, 640, placement="rows", seed=0)
+    plan = small.sharing_plan
+    (group,) = plan.groups
+    specs = [plan.weights[p] for p in group.weights]
+    rings = {spec.ring for spec in specs}
+    assert rings == {(0, 3)} and group.size == 640 - 2 * 6
+    assert engine.shared_rows(specs) == [list(range(6))]
+    # Rows are 256 entries from the slice's start; the last one wraps.
+    bank = to_numpy(small.bank.entries)
+    rows = np.concatenate([bank, bank]) [: 3 * 256].reshape(3, 256)
+    for layer, spec in zip(small.layers, specs):
+        coefficients = to_numpy(layer.coefficients["kernel"])[0]
+        used = [(spec.ring_row + k) % 3 for k in range(spec.templates)]
+        expected = spec.scale * coefficients @ rows[used]
+        np.testing.assert_allclose(
+            to_numpy(layer.kernel).reshape(-1), expected, rtol=1e-5, atol=1e-6
+        )
+
+
+def test_rows_placement_saves_loads_and_materializes(tmp_path):
+    small = keras_ssn.convert(MODELS["residual_cnn"](), 0.1, placement="rows", seed=0)
+    assert any(spec.ring for spec in small.sharing_plan.weights.values())
+    x = sample_input(small)
+    path = str(tmp_path / "rows.keras")
+    small.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.sharing_plan == small.sharing_plan
+    np.testing.assert_array_equal(to_numpy(loaded(x)), to_numpy(small(x)))
+    plain = keras_ssn.materialize(small)
+    np.testing.assert_allclose(
+        to_numpy(plain(x)), to_numpy(small(x)), rtol=1e-5, atol=1e-5
+    )

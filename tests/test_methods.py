@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import MODELS
 from conftest import mlp
+from conftest import read_positions
 from conftest import sample_input
 
 import keras_ssn
@@ -63,7 +64,7 @@ def random_weights(seed):
 
 @pytest.mark.parametrize("share", SHARES)
 @pytest.mark.parametrize("upsample", UPSAMPLES)
-@pytest.mark.parametrize("placement", ["consecutive", "sliding"])
+@pytest.mark.parametrize("placement", ["consecutive", "sliding", "rows"])
 def test_plans_spend_the_budget_exactly_and_read_every_entry(share, upsample, placement):
     for seed in range(6):
         weights = random_weights(seed)
@@ -81,8 +82,7 @@ def test_plans_spend_the_budget_exactly_and_read_every_entry(share, upsample, pl
             assert total == budget
             read = np.zeros(plan.bank_size, bool)
             for spec in plan.weights.values():
-                positions = (spec.offset + np.arange(spec.read_length)) % spec.size
-                read[spec.start + positions] = True
+                read[spec.start + read_positions(spec)] = True
             assert read.all()
 
 
