@@ -9,6 +9,8 @@ reference model's trainable count), trains:
   these baselines; only with `--methods`);
 - `ssn_sliding`: the defaults with `placement="sliding"` (briefly the
   default; only with `--methods`);
+- `ssn_rows`: the defaults with `placement="rows"` (layers of one size mix
+  rows of one ring; only with `--methods`);
 - `ssn_type`, `ssn_shape`: the defaults with one parameter group per layer
   family (`groups="type"`) or per family and weight shape
   (`groups="shape"`) instead of one group (only with `--methods`);
@@ -46,11 +48,14 @@ from benchmarks.tasks import TASKS  # noqa: E402
 
 BUDGETS = (0.01, 0.1, 0.5, 4.0)
 METHODS = ("ssn", "width", "hashed", "albert")
-ALL_METHODS = ("ssn", "ssn_paper", "ssn_sliding", "ssn_type", "ssn_shape") + METHODS[1:]
+ALL_METHODS = (
+    "ssn", "ssn_paper", "ssn_sliding", "ssn_rows", "ssn_type", "ssn_shape"
+) + METHODS[1:]
 PAPER_SETTINGS = {"upsample": "inter", "placement": "consecutive"}
 # `convert()` options of the SSN methods other than the defaults.
 SSN_SETTINGS = {"ssn": {}, "ssn_paper": PAPER_SETTINGS,
                 "ssn_sliding": {"placement": "sliding"},
+                "ssn_rows": {"placement": "rows"},
                 "ssn_type": {"groups": "type"}, "ssn_shape": {"groups": "shape"}}
 
 

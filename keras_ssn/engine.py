@@ -183,41 +183,57 @@ def mixes_every_row(specs):
 
 def _generate_rows(group_slice, specs, parameters):
     """Weights of layers that mix rows of one ring, read once."""
-    rotation, rows = specs[0].ring
-    weight_size = specs[0].weight_size
-    ring = ops.reshape(
-        generation.read_window(
-            group_slice, 0, specs[0].size, rotation, rows * weight_size
-        ),
-        (rows, weight_size),
-    )
     if mixes_every_row(specs):
+        ring = _read_rows(group_slice, specs[0], specs[0].ring[0], specs[0].ring[1])
+        # Each layer's scale goes into its row of the mixing matrix, so the
+        # matmul's output rows are the weights themselves.
         mixing = ops.concatenate(
             [_row_mixing(spec, params) for spec, params in zip(specs, parameters)],
             axis=0,
         )
-        weights = ops.unstack(ops.matmul(mixing, ring), axis=0)
+        # `split`, not `unstack`: its gradient is one concatenation, where
+        # unstack's is a sum of layer-count zero-padded copies.
+        weights = ops.split(ops.matmul(mixing, ring), len(specs), axis=0)
     else:
-        weights = _mix_own_rows(ring, specs, parameters)
-    return [
-        ops.reshape(weight * spec.scale, spec.shape)
-        for spec, weight in zip(specs, weights)
-    ]
+        weights = [
+            weight * spec.scale
+            for spec, weight in zip(
+                specs, _mix_own_rows(group_slice, specs, parameters)
+            )
+        ]
+    return [ops.reshape(weight, spec.shape) for spec, weight in zip(specs, weights)]
 
 
-def _mix_own_rows(ring, specs, parameters):
+def _read_rows(group_slice, spec, start, count):
+    """`count` rows of `spec`'s ring from the row at `start`: `(count, size)`.
+
+    Rows follow each other in the slice up to the ring's last row, which
+    wraps to the ring's start; `count` must not go past it.
+    """
+    entries = generation.read_window(
+        group_slice, 0, spec.size, start, count * spec.weight_size
+    )
+    return ops.reshape(entries, (count, spec.weight_size))
+
+
+def _mix_own_rows(group_slice, specs, parameters):
     """Each layer mixes only its own rows.
 
     The unit's layers take consecutive rows going round the ring, so the
-    ring tiled along its rows and split at the layers' template counts
-    gives every layer its templates (the gradient is one reshape and sum).
+    rows they read, tiled where they go round, and split at the layers'
+    template counts give every layer its templates (the gradient is one
+    reshape and sum).
     """
-    rows = ring.shape[0]
+    rotation, rows = specs[0].ring
     counts = [spec.templates for spec in specs]
-    copies = math.ceil(sum(counts) / rows)
-    tiled = ops.tile(ring, (copies, 1)) if copies > 1 else ring
-    if copies * rows > sum(counts):
-        tiled = tiled[: sum(counts)]
+    first = specs[0].ring_row
+    if first + sum(counts) <= rows:
+        tiled = _read_rows(group_slice, specs[0], specs[0].offset, sum(counts))
+    else:
+        ring = _read_rows(group_slice, specs[0], rotation, rows)
+        copies = math.ceil((first + sum(counts)) / rows)
+        tiled = ops.tile(ring, (copies, 1)) if copies > 1 else ring
+        tiled = tiled[first : first + sum(counts)]
     templates = ops.split(tiled, _boundaries(counts)) if len(specs) > 1 else [tiled]
     return [
         spec.combination.combine(own, params)
@@ -226,11 +242,11 @@ def _mix_own_rows(ring, specs, parameters):
 
 
 def _row_mixing(spec, parameters):
-    """A layer's template coefficients, placed at its rows: `(1, rows)`."""
+    """A layer's template coefficients times its scale, at its rows: `(1, rows)`."""
     _, rows = spec.ring
     placement = np.zeros((spec.templates, rows), "float32")
     for k in range(spec.templates):
-        placement[k, (spec.ring_row + k) % rows] = 1.0
+        placement[k, (spec.ring_row + k) % rows] = spec.scale
     coefficients = spec.combination.coefficients(parameters, spec.templates)
     return ops.matmul(coefficients, placement)
 
