@@ -8,6 +8,7 @@ another Keras version, run the test suite before trusting them.
 """
 
 import contextlib
+import functools
 
 from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 from keras.src.models.functional import Functional
@@ -21,6 +22,7 @@ __all__ = [
     "drop_quantize_binding",
     "in_symbolic_scope",
     "instance_variable",
+    "jax_compute_loss_and_updates",
     "set_build_shapes",
     "sublayers",
     "unlocked",
@@ -101,3 +103,16 @@ def set_weight_decay_exclusions(optimizer, names, keys):
     """
     optimizer.exclude_from_weight_decay(var_names=names)
     optimizer._exclude_from_weight_decay = keys
+
+
+def jax_compute_loss_and_updates(model):
+    """Keras's own `compute_loss_and_updates` of `model` (JAX backend).
+
+    The JAX trainer's train step differentiates this method
+    (`keras/src/backend/jax/trainer.py`); a converted model overrides it to
+    run per device under data parallelism (`keras_ssn.data_parallel`), and
+    calls Keras's from there.
+    """
+    from keras.src.backend.jax.trainer import JAXTrainer
+
+    return functools.partial(JAXTrainer.compute_loss_and_updates, model)

@@ -177,6 +177,21 @@ class BankOwnerMixin:
         exclude_coefficients_from_weight_decay(self.optimizer)
         warn_frozen_shared_layers(self)
 
+    def compute_loss_and_updates(self, *args, **kwargs):
+        """Keras's JAX loss function; per device under `DataParallel`.
+
+        Under `keras.distribution.DataParallel` on JAX, each device
+        generates the weights from the bank and reduces their gradients into
+        the bank itself, so the devices exchange the gradients of the
+        trainable variables only (see `keras_ssn.data_parallel`).
+        """
+        from keras_ssn import data_parallel  # imports JAX
+
+        sharding = data_parallel.batch_axis()
+        if sharding is None:
+            return super().compute_loss_and_updates(*args, **kwargs)
+        return data_parallel.compute_loss_and_updates(self, *sharding, *args, **kwargs)
+
     def compile_from_config(self, config):
         config = keras.saving.deserialize_keras_object(config)
         self.compile(**config)
