@@ -35,3 +35,25 @@ def test_data_parallel_all_reduce_carries_the_budget_and_matches_one_device():
     # Batch normalization trains too (each device normalizes its own part).
     assert np.all(np.isfinite(report["batch_norm_loss"]))
     assert report["batch_norm_loss"][-1] < report["batch_norm_loss"][0]
+
+
+def run_example(processes):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "distributed.py"),
+         "--processes", str(processes), "--epochs", "2"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_two_processes_train_like_one():
+    one = run_example(1)
+    two = run_example(2)
+    assert (one["processes"], one["devices"]) == (1, 1)
+    assert (two["processes"], two["devices"]) == (2, 2)
+    assert two["trainable"] == one["trainable"] == 8500
+    np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-5)
+    np.testing.assert_allclose(two["bank_abs_sum"], one["bank_abs_sum"], rtol=1e-5)
+    assert two["test_accuracy"] == one["test_accuracy"]
