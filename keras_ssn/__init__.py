@@ -8,6 +8,7 @@ budget-sized weight bank.
 from keras_ssn import baselines
 from keras_ssn.bank import BankInitializer
 from keras_ssn.bank import WeightBank
+from keras_ssn.bank_sharding import bank_layouts
 from keras_ssn.budget import BudgetError
 from keras_ssn.convert import UnsupportedLayerError
 from keras_ssn.convert import convert

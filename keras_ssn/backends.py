@@ -38,7 +38,7 @@ def check_distribution_scope(model):
     if not tf.distribute.has_strategy():
         return
     strategy = tf.distribute.get_strategy()
-    if not strategy.extended.variable_created_in_scope(model.bank.entries.value):
+    if not strategy.extended.variable_created_in_scope(model.bank.weights[0].value):
         raise ValueError(
             f"Model '{model.name}' was converted outside the scope of the active "
             f"{type(strategy).__name__}, so its weight bank is not mirrored across "

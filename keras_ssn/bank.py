@@ -87,6 +87,12 @@ class WeightBank(keras.layers.Layer):
     `coefficient_maps`: like the bank entries, the maps belong to a group,
     not to any one layer.
 
+    Sharded over `shards` devices (`keras.distribution.ModelParallel`, see
+    `keras_ssn.bank_layouts`), the entries are two variables: `entries`, a
+    multiple of `shards` long, which the layout shards, and `entries_tail`,
+    the `size % shards` entries left, which every device holds. Together
+    they are still `size` trainable parameters; `vector()` joins them.
+
     Args:
         size: Number of entries in the bank.
         initializer: Initializer of the bank vector.
@@ -94,6 +100,8 @@ class WeightBank(keras.layers.Layer):
             empty when no group uses `share="emb"`.
         coefficient_map_initializer: Initializer of the maps; by default a
             `CoefficientMapInitializer` over `coefficient_maps`.
+        shards: Number of devices the entries are sharded over (1: not
+            sharded, one `entries` variable).
         **kwargs: Base layer keyword arguments, such as `name`.
     """
 
@@ -103,13 +111,19 @@ class WeightBank(keras.layers.Layer):
         initializer="random_normal",
         coefficient_maps=(),
         coefficient_map_initializer=None,
+        shards=1,
         **kwargs,
     ):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         if int(size) < 1:
             raise ValueError(f"A WeightBank needs at least one entry; got size={size}.")
+        if not 1 <= int(shards) <= int(size):
+            raise ValueError(
+                f"shards must be between 1 and the bank size ({size}); got shards={shards}."
+            )
         self.size = int(size)
+        self.shards = int(shards)
         self.initializer = keras.initializers.get(initializer)
         self.coefficient_map_shapes = [tuple(s) for s in coefficient_maps]
         if coefficient_map_initializer is None:
@@ -124,13 +138,24 @@ class WeightBank(keras.layers.Layer):
     def build(self, input_shape=None):
         if self.built:
             return
+        head_size = self.size - self.size % self.shards
+        initial = self.initializer((self.size,), dtype="float32")
         self.entries = self.add_weight(
             name="entries",
-            shape=(self.size,),
-            initializer=self.initializer,
+            shape=(head_size,),
+            initializer=_Given(initial[:head_size]),
             dtype="float32",
             autocast=False,
         )
+        self.entries_tail = None
+        if head_size < self.size:
+            self.entries_tail = self.add_weight(
+                name="entries_tail",
+                shape=(self.size - head_size,),
+                initializer=_Given(initial[head_size:]),
+                dtype="float32",
+                autocast=False,
+            )
         self.coefficient_maps = None
         map_size = sum(rows * cols for rows, cols in self.coefficient_map_shapes)
         if map_size:
@@ -143,8 +168,14 @@ class WeightBank(keras.layers.Layer):
             )
         self.built = True
 
+    def vector(self):
+        """All `size` entries as one 1-D tensor, in bank order."""
+        if self.entries_tail is None:
+            return self.entries.value
+        return ops.concatenate([self.entries.value, self.entries_tail.value])
+
     def call(self, inputs=None):
-        return self.entries.value
+        return self.vector()
 
     def get_config(self):
         config = super().get_config()
@@ -152,6 +183,7 @@ class WeightBank(keras.layers.Layer):
         config.update(
             {
                 "size": self.size,
+                "shards": self.shards,
                 "initializer": keras.initializers.serialize(self.initializer),
                 "coefficient_maps": [list(s) for s in self.coefficient_map_shapes],
                 "coefficient_map_initializer": keras.initializers.serialize(
@@ -160,3 +192,13 @@ class WeightBank(keras.layers.Layer):
             }
         )
         return config
+
+
+class _Given(keras.initializers.Initializer):
+    """Returns a tensor drawn beforehand (the bank's pieces share one draw)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __call__(self, shape, dtype=None):
+        return self.value

@@ -47,9 +47,9 @@ def check_conversion(model, budget, directory=None, jit_compile=True, seed=0, **
     checks = ["budget"]
     x, y = random_batch(small, seed)
     small.compile(optimizer="adam", loss="mse", jit_compile=jit_compile)
-    before = keras.ops.convert_to_numpy(small.bank.entries)
+    before = keras.ops.convert_to_numpy(small.bank.vector())
     small.fit(x, y, epochs=1, batch_size=len(y), verbose=0)
-    _check(not np.array_equal(before, keras.ops.convert_to_numpy(small.bank.entries)),
+    _check(not np.array_equal(before, keras.ops.convert_to_numpy(small.bank.vector())),
            "fit did not change the bank")
     checks.append("fit")
     expected = _predict(small, x)

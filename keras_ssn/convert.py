@@ -7,6 +7,8 @@ from keras_ssn.backends import check_backend
 from keras_ssn.bank import BankInitializer
 from keras_ssn.bank import CoefficientMapInitializer
 from keras_ssn.bank import WeightBank
+from keras_ssn.bank_sharding import BANK_NAME
+from keras_ssn.bank_sharding import bank_shards
 from keras_ssn.budget import BudgetError
 from keras_ssn.budget import resolve_budget
 from keras_ssn.keras_internals import Functional
@@ -182,7 +184,8 @@ def apply_plan(copy, candidates, plan, seed=None):
         coefficient_map_initializer=CoefficientMapInitializer(
             plan.coefficient_map_shapes, seed=seed
         ),
-        name="weight_bank",
+        shards=bank_shards(plan.bank_size),
+        name=BANK_NAME,
     )
     for index, candidate in enumerate(candidates):
         share_candidate(candidate, plan, None if seed is None else seed + index + 1)

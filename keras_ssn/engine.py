@@ -104,7 +104,7 @@ def generate_groups(bank, plan, owners):
         A `GeneratedWeights`, in float32.
     """
     generated = GeneratedWeights()
-    slices = group_slices(bank.entries.value, plan.groups)
+    slices = group_slices(bank.vector(), plan.groups)
     maps = bank.coefficient_maps
     maps = None if maps is None else maps.value
     for group, group_slice in zip(plan.groups, slices):

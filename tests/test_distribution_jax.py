@@ -57,3 +57,25 @@ def test_two_processes_train_like_one():
     np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-5)
     np.testing.assert_allclose(two["bank_abs_sum"], one["bank_abs_sum"], rtol=1e-5)
     assert two["test_accuracy"] == one["test_accuracy"]
+
+
+def test_model_parallel_shards_the_bank_two_ways_like_one_device():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "scripts" / "model_parallel_jax.py")],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    # 967 bank entries: 966 split over the 2 devices, 1 on both.
+    assert report["variables"] == {
+        "weight_bank/entries": [[966], "P('model',)"],
+        "weight_bank/entries_tail": [[1], "P(None,)"],
+    }
+    assert report["trainable"] == 1102
+    np.testing.assert_allclose(report["loss_sharded"], report["loss_one"], rtol=1e-4)
+    assert report["bank_max_diff"] < 1e-5
+    assert report["reload_max_diff"] < 1e-5
+    assert report["tail_error"].startswith(
+        "The distribution's LayoutMap shards 'weight_bank/entries_tail'")
+    assert "keras_ssn.bank_layouts(axis)" in report["tail_error"]

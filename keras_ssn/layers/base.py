@@ -175,7 +175,7 @@ class SharedWeightMixin:
             name, None if maps is None else maps.value
         )
         return generation.generate_weight(
-            bank.entries.value, self.sharing[name], parameters
+            bank.vector(), self.sharing[name], parameters
         )
 
     def _generated_weight(self, name):
