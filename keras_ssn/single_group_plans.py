@@ -7,6 +7,7 @@ the HashedNets baseline of `keras_ssn.baselines.hashed()`.
 import math
 
 from keras_ssn.budget import BudgetError
+from keras_ssn.budget import budget_error
 from keras_ssn.methods import bilinear_gain
 from keras_ssn.methods import reduced_template_shape
 from keras_ssn.plan import GroupSlice
@@ -18,11 +19,14 @@ from keras_ssn.planner import group_stddev
 def plan_warped(weights, unshared_params, budget, templates=4):
     """A one-group plan where every layer reads the whole bank.
 
-    The bank is cut into `templates` equal chunks; each layer reads a reduced
-    template from the start of every chunk, resizes it to its weight and
-    mixes the results with softmax coefficients. Since all layers mix the
-    same chunks, their coefficient vectors are comparable, which is what
-    learning groups needs (the paper's pretraining step).
+    The bank is cut into `templates` chunks of `stride` entries (the last
+    one also holds the `bank % templates` entries left); each layer reads a
+    reduced template from every chunk, resizes it to its weight and mixes
+    the results with softmax coefficients. Since all layers mix the same
+    chunks, their coefficient vectors are comparable, which is what learning
+    groups needs (the paper's pretraining step). Layers start reading each
+    chunk where the previous layer stopped, wrapping around `stride + bank %
+    templates` entries, so together they read every entry.
 
     Args:
         weights: List of `SharedWeight`.
@@ -33,23 +37,28 @@ def plan_warped(weights, unshared_params, budget, templates=4):
     Returns:
         A `SharingPlan` with one group.
     """
-    bank = budget - unshared_params - templates * len(weights)
-    if bank < templates:
-        smallest = unshared_params + templates * (len(weights) + 1)
-        raise BudgetError(
-            budget, smallest=smallest,
+    shapes = _warped_shapes(weights, unshared_params, budget, templates)
+    if shapes is None:
+        full = sum(w.size for w in weights)
+        raise budget_error(
+            budget,
+            lambda b: _warped_shapes(weights, unshared_params, b, templates) is not None,
+            below=unshared_params + templates * (len(weights) + 1) - 1,
+            above=unshared_params + templates * (len(weights) + full + 1) + 1,
             options=f"learned groups ({templates} templates per layer)",
         )
+    bank = budget - unshared_params - templates * len(weights)
     stride = bank // templates
+    span = stride + bank % templates
     stddev = group_stddev(weights)
     specs = {}
-    for weight in weights:
-        rows, cols = math.prod(weight.shape[:-1]), weight.shape[-1]
-        shape = reduced_template_shape(rows, cols, min(stride, rows * cols))
-        gain = bilinear_gain(shape, (rows, cols)) / math.sqrt(templates)
+    before = 0
+    for weight, shape in zip(weights, shapes):
+        gain = bilinear_gain(shape, _matrix_shape(weight)) / math.sqrt(templates)
         specs[weight.path] = _whole_bank_spec(
             weight,
             bank,
+            offset=before % span,
             templates=templates,
             template_shape=shape,
             scale=float(weight.stddev / stddev / gain),
@@ -57,7 +66,34 @@ def plan_warped(weights, unshared_params, budget, templates=4):
             upsample="inter",
             template_stride=stride,
         )
+        before += math.prod(shape)
     return _single_group_plan(specs, stddev, budget, unshared_params)
+
+
+def _warped_shapes(weights, unshared_params, budget, templates):
+    """Each layer's reduced template, or `None` when the bank cannot be read whole.
+
+    The bank needs a chunk per template, and the layers' templates together
+    must cover a chunk and the entries left over.
+    """
+    bank = budget - unshared_params - templates * len(weights)
+    if bank < templates:
+        return None
+    stride = bank // templates
+    shapes = [_reduced_shape(weight, stride) for weight in weights]
+    if sum(math.prod(shape) for shape in shapes) < stride + bank % templates:
+        return None
+    return shapes
+
+
+def _matrix_shape(weight):
+    return math.prod(weight.shape[:-1]), weight.shape[-1]
+
+
+def _reduced_shape(weight, stride):
+    """The reduced template a layer reads from each chunk of `stride` entries."""
+    rows, cols = _matrix_shape(weight)
+    return reduced_template_shape(rows, cols, min(stride, rows * cols))
 
 
 def plan_hashed(weights, unshared_params, budget, seed=0, unshared_layers=()):
@@ -104,10 +140,10 @@ def plan_hashed(weights, unshared_params, budget, seed=0, unshared_layers=()):
     return _single_group_plan(specs, stddev, budget, unshared_params, unshared_layers)
 
 
-def _whole_bank_spec(weight, bank, **fields):
+def _whole_bank_spec(weight, bank, offset=0, **fields):
     """The spec of a weight that reads the whole one-group bank of `bank` entries."""
     return WeightSpec(
-        group=0, shape=tuple(weight.shape), start=0, size=bank, offset=0, **fields
+        group=0, shape=tuple(weight.shape), start=0, size=bank, offset=offset, **fields
     )
 
 

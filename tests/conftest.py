@@ -1,4 +1,8 @@
+import json
 import os
+import pathlib
+import subprocess
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -85,6 +89,21 @@ MODELS = {
     "sequence": sequence_model,
     "volume": volume_model,
 }
+
+
+def run_script(path, *args, timeout=600):
+    """Runs a Python script of the repository in a fresh process; its last JSON line.
+
+    The script gets the repository on `PYTHONPATH` and sets up its own
+    backend and devices (which a process can do only before importing them).
+    """
+    root = pathlib.Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, str(root / path), *args], capture_output=True, text=True,
+        env=dict(os.environ, PYTHONPATH=str(root)), timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def read_positions(spec):

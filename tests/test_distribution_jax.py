@@ -1,24 +1,11 @@
-"""keras.distribution.DataParallel: the all-reduce carries the trainable count (JAX)."""
-
-import json
-import os
-import pathlib
-import subprocess
-import sys
+"""keras.distribution on JAX: an all-reduce of the budget, a sharded bank, processes."""
 
 import numpy as np
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from conftest import run_script
 
 
 def test_data_parallel_all_reduce_carries_the_budget_and_matches_one_device():
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "scripts" / "data_parallel_jax.py")],
-        capture_output=True, text=True, env=env, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_script("tests/scripts/data_parallel_jax.py")
     assert report["devices"] == 2
     # Plain: XLA sums every weight's gradient, 5,508 parameters (plus the
     # loss). Converted at 0.2: the bank, coefficients and biases only,
@@ -38,14 +25,9 @@ def test_data_parallel_all_reduce_carries_the_budget_and_matches_one_device():
 
 
 def run_example(processes):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "distributed.py"),
-         "--processes", str(processes), "--epochs", "2"],
-        capture_output=True, text=True, env=env, timeout=600,
+    return run_script(
+        "examples/distributed.py", "--processes", str(processes), "--epochs", "2"
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_two_processes_train_like_one():
@@ -60,13 +42,7 @@ def test_two_processes_train_like_one():
 
 
 def test_model_parallel_shards_the_bank_two_ways_like_one_device():
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "scripts" / "model_parallel_jax.py")],
-        capture_output=True, text=True, env=env, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_script("tests/scripts/model_parallel_jax.py")
     # 967 bank entries: 966 split over the 2 devices, 1 on both.
     assert report["variables"] == {
         "weight_bank/entries": [[966], "P('model',)"],

@@ -1,26 +1,13 @@
 """tf.distribute.MirroredStrategy trains a model converted inside its scope."""
 
-import json
-import os
-import pathlib
-import subprocess
-import sys
-
 import keras
 import pytest
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from conftest import run_script
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.distribute")
 def test_mirrored_strategy_matches_one_device_and_refuses_an_outside_bank():
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "scripts" / "mirrored_strategy.py")],
-        capture_output=True, text=True, env=env, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_script("tests/scripts/mirrored_strategy.py")
     assert report["replicas"] == 2
     assert report["bank_is_mirrored"] == "MirroredVariable"
     assert report["moved"] > 1e-3  # training changed the bank

@@ -7,7 +7,10 @@ from conftest import sample_input
 from conftest import sample_targets
 
 import keras_ssn
+from keras_ssn import BudgetError
 from keras_ssn.generation import WARP
+from keras_ssn.plan import SharedWeight
+from keras_ssn.single_group_plans import plan_warped
 
 
 def data_arrays(model, count=32):
@@ -82,3 +85,38 @@ def test_learn_groups_rejects_bad_group_counts(num_groups, error):
     model = MODELS["mlp"]()
     with pytest.raises(error, match="num_groups"):
         keras_ssn.learn_groups(model, data_arrays(model), num_groups, loss="mse")
+
+
+def warped_reads(plan):
+    read = np.zeros(plan.bank_size, bool)
+    for spec in plan.weights.values():
+        template = int(np.prod(spec.template_shape))
+        for k in range(spec.templates):
+            start = spec.offset + k * spec.template_stride
+            read[(start + np.arange(template)) % spec.size] = True
+    return read
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_pretraining_plan_reads_every_bank_entry(seed):
+    rng = np.random.default_rng(seed)
+    # Small layers next to large ones: chunks longer than most weights.
+    shapes = [(int(rng.integers(2, 9)), int(rng.integers(2, 9))) for _ in range(4)]
+    shapes += [(int(rng.integers(20, 60)), int(rng.integers(20, 60)))]
+    weights = [SharedWeight(f"layer_{i}/kernel", s, 0.1) for i, s in enumerate(shapes)]
+    full = sum(w.size for w in weights)
+    for fraction in (0.05, 0.2, 0.6):
+        budget = 7 + 4 * len(weights) + max(4, round(fraction * full))
+        plan = plan_warped(weights, 7, budget)
+        assert plan.bank_size + plan.coefficient_params + 7 == budget
+        assert warped_reads(plan).all()
+
+
+def test_a_pretraining_bank_too_large_to_read_names_the_exact_largest_budget():
+    weights = [SharedWeight("a/kernel", (3, 4), 0.1), SharedWeight("b/kernel", (5, 2), 0.1)]
+    with pytest.raises(BudgetError) as caught:
+        plan_warped(weights, 0, 10_000)
+    largest = caught.value.largest
+    assert warped_reads(plan_warped(weights, 0, largest)).all()
+    with pytest.raises(BudgetError):
+        plan_warped(weights, 0, largest + 1)
