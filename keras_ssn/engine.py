@@ -9,11 +9,16 @@ what keeps a train step's cost near the plain model's:
 
 - The bank is cut into its groups' slices by one `split`, whose gradient is
   one concatenation: no layer's gradient is a bank-sized buffer.
-- With consecutive placement, a group's layers read its slice end to end, so
-  their windows together are one tiling of the slice: one `tile`, static
-  `split`s into windows, and the gradient into the slice is one reshape and
-  sum. The gradient buffers hold the entries read, about the size of the
-  generated weights, whatever the depth.
+- With consecutive placement, a group's layers read its slice end to end,
+  going round it: each pass over the slice is one static `split` into the
+  windows (a window that wraps joins two pieces), and the gradient into the
+  slice is one concatenation per pass, summed (`read_end_to_end`). The
+  gradient buffers hold the entries read, about the size of the generated
+  weights, whatever the depth.
+- With `placement="rows"`, the layers of one size mix rows of one ring: at
+  low budgets one `(layers, rows) @ (rows, size)` matmul generates them all
+  and reads the slice once (`shared_rows`); otherwise each layer's rows are
+  read end to end like the slice above.
 - Hashed layers of a group read their entries with one gather.
 
 Other reads (sliding placement, the warped templates of `learn_groups()`)
@@ -219,22 +224,24 @@ def _read_rows(group_slice, spec, start, count):
 def _mix_own_rows(group_slice, specs, parameters):
     """Each layer mixes only its own rows.
 
-    The unit's layers take consecutive rows going round the ring, so the
-    rows they read, tiled where they go round, and split at the layers'
-    template counts give every layer its templates (the gradient is one
-    reshape and sum).
+    The unit's layers take consecutive rows going round the ring, so their
+    templates are consecutive windows of the ring (see `read_end_to_end`).
     """
     rotation, rows = specs[0].ring
     counts = [spec.templates for spec in specs]
     first = specs[0].ring_row
     if first + sum(counts) <= rows:
-        tiled = _read_rows(group_slice, specs[0], specs[0].offset, sum(counts))
+        ring = _read_rows(group_slice, specs[0], specs[0].offset, sum(counts))
+        first = 0
     else:
         ring = _read_rows(group_slice, specs[0], rotation, rows)
-        copies = math.ceil((first + sum(counts)) / rows)
-        tiled = ops.tile(ring, (copies, 1)) if copies > 1 else ring
-        tiled = tiled[first : first + sum(counts)]
-    templates = ops.split(tiled, _boundaries(counts)) if len(specs) > 1 else [tiled]
+    weight_size = specs[0].weight_size
+    windows = read_end_to_end(
+        ops.reshape(ring, (-1,)), [k * weight_size for k in counts], first * weight_size
+    )
+    templates = [
+        ops.reshape(window, (k, weight_size)) for window, k in zip(windows, counts)
+    ]
     return [
         spec.combination.combine(own, params)
         for spec, own, params in zip(specs, templates, parameters)
@@ -256,7 +263,7 @@ def read_group(group_slice, specs):
     if not specs:
         return []
     if is_end_to_end(specs):
-        return _read_end_to_end(group_slice, [s.read_length for s in specs])
+        return read_end_to_end(group_slice, [s.read_length for s in specs])
     if all(spec.mode == HASHED for spec in specs):
         return _read_hashed(group_slice, specs)
     return [generation.read(group_slice, spec) for spec in specs]
@@ -279,16 +286,41 @@ def is_end_to_end(specs):
     return True
 
 
-def _read_end_to_end(group_slice, lengths):
-    size = group_slice.shape[0]
-    total = sum(lengths)
-    copies = math.ceil(total / size)
-    tiled = ops.tile(group_slice, (copies,)) if copies > 1 else group_slice
-    if copies * size > total:
-        tiled = tiled[:total]
-    if len(lengths) == 1:
-        return [tiled]
-    return ops.split(tiled, _boundaries(lengths))
+def read_end_to_end(source, lengths, start=0):
+    """Consecutive windows of a 1-D tensor read round and round, from `start`.
+
+    Window `i` holds `lengths[i]` entries and starts where window `i - 1`
+    stopped, wrapping around the end of `source`. Each pass over `source`
+    is one `split` of it, so a window is a slice of `source` itself (or a
+    concatenation of such slices where it wraps): XLA reads only the entries
+    each window holds, and the gradient into `source` is one concatenation
+    per pass, summed.
+
+    Args:
+        source: 1-D tensor.
+        lengths: Window lengths.
+        start: Where the first window starts.
+
+    Returns:
+        List of 1-D tensors, one per window.
+    """
+    size = source.shape[0]
+    stops = start + np.cumsum(lengths)
+    pieces = []  # (begin, end, tensor), in positions of the unrolled reading
+    first = start - start % size
+    while first < stops[-1]:
+        cuts = sorted(
+            {int(x - first) for x in (start, *stops) if first < x < first + size}
+        )
+        parts = ops.split(source, cuts) if cuts else [source]
+        for low, high, part in zip([0, *cuts], [*cuts, size], parts):
+            pieces.append((first + low, first + high, part))
+        first += size
+    windows = []
+    for low, high in zip([start, *stops[:-1]], stops):
+        parts = [part for begin, end, part in pieces if begin >= low and end <= high]
+        windows.append(parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0))
+    return windows
 
 
 def _read_hashed(group_slice, specs):
