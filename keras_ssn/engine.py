@@ -200,12 +200,7 @@ def _generate_rows(group_slice, specs, parameters):
         # unstack's is a sum of layer-count zero-padded copies.
         weights = ops.split(ops.matmul(mixing, ring), len(specs), axis=0)
     else:
-        weights = [
-            weight * spec.scale
-            for spec, weight in zip(
-                specs, _mix_own_rows(group_slice, specs, parameters)
-            )
-        ]
+        weights = _mix_own_rows(group_slice, specs, parameters)
     return [ops.reshape(weight, spec.shape) for spec, weight in zip(specs, weights)]
 
 
@@ -243,7 +238,7 @@ def _mix_own_rows(group_slice, specs, parameters):
         ops.reshape(window, (k, weight_size)) for window, k in zip(windows, counts)
     ]
     return [
-        spec.combination.combine(own, params)
+        spec.combination.combine(own, params, spec.scale)
         for spec, own, params in zip(specs, templates, parameters)
     ]
 

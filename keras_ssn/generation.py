@@ -103,11 +103,18 @@ def shape_weight(window, spec, parameters=None):
         Tensor of shape `spec.shape`, in the bank's dtype.
     """
     if spec.mode == UPSAMPLE:
-        matrix = spec.upsampling.upsample(window, spec, parameters)
+        matrix = spec.upsampling.upsample(window, spec, parameters) * spec.scale
     elif spec.mode == HASHED:
-        matrix = window
-    elif spec.mode == WARP:
-        templates = ops.stack(
+        matrix = window * spec.scale
+    else:
+        matrix = spec.combination.combine(_templates(window, spec), parameters, spec.scale)
+    return ops.reshape(matrix, spec.shape)
+
+
+def _templates(window, spec):
+    """The `(templates, weight size)` templates a combining layer mixes."""
+    if spec.mode == WARP:
+        return ops.stack(
             [
                 ops.reshape(
                     upsample_template(
@@ -118,11 +125,7 @@ def shape_weight(window, spec, parameters=None):
                 for k in range(spec.templates)
             ]
         )
-        matrix = spec.combination.combine(templates, parameters)
-    else:
-        templates = ops.reshape(window, (spec.templates, spec.weight_size))
-        matrix = spec.combination.combine(templates, parameters)
-    return ops.reshape(matrix * spec.scale, spec.shape)
+    return ops.reshape(window, (spec.templates, spec.weight_size))
 
 
 def generate_weight(bank, spec, parameters=None):

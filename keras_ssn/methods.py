@@ -55,8 +55,9 @@ class GenerationMethod:
 class Combination(GenerationMethod):
     """Mixes `K` full-size templates into one weight (downsampling).
 
-    `combine(templates, parameters)` takes `templates` of shape
-    `(K, weight_size)` and returns the weight, flat.
+    `combine(templates, parameters, scale)` takes `templates` of shape
+    `(K, weight_size)` and returns the weight, flat; `coefficients` gives
+    the weight of each template.
     """
 
     def parameter_count(self, templates, embedding_dim=0):
@@ -73,13 +74,19 @@ class Combination(GenerationMethod):
             return ops.ones((1, templates))
         return parameters
 
-    def combine(self, templates, parameters):
-        if parameters is None:
-            return templates[0]
+    def combine(self, templates, parameters, scale=1.0):
+        """The weight, flat: `scale * sum_k coefficient_k * templates[k]`.
+
+        The scale multiplies the `K` coefficients rather than the weight,
+        which saves a pass over the weight.
+        """
+        if templates.shape[0] == 1 and parameters is None:
+            return templates[0] * scale
+        coefficients = self.coefficients(parameters, templates.shape[0]) * scale
         # A broadcast multiply and a sum over templates, not a (1, K) @ (K, n)
-        # matmul: XLA fuses it with the reads and the scale, and the gradient
-        # with respect to the bank with the accumulation into the bank.
-        return ops.sum(ops.transpose(parameters) * templates, axis=0)
+        # matmul: XLA fuses it with the reads, and the gradient with respect
+        # to the bank with the accumulation into the bank.
+        return ops.sum(ops.transpose(coefficients) * templates, axis=0)
 
 
 class WeightedAverage(Combination):
@@ -135,9 +142,6 @@ class Average(Combination):
     def coefficients(self, parameters, templates):
         return ops.full((1, templates), 1.0 / templates)
 
-    def combine(self, templates, parameters):
-        return ops.mean(templates, axis=0)
-
 
 class SoftmaxAverage(Combination):
     """Templates weighted by the softmax of learned coefficients.
@@ -155,9 +159,6 @@ class SoftmaxAverage(Combination):
 
     def coefficients(self, parameters, templates):
         return ops.softmax(parameters, axis=-1)
-
-    def combine(self, templates, parameters):
-        return super().combine(templates, ops.softmax(parameters, axis=-1))
 
 
 class Upsampling(GenerationMethod):
