@@ -6,30 +6,21 @@ on 2 devices ends from the same training on one device.
 """
 
 import json
-import os
 
-os.environ["KERAS_BACKEND"] = "jax"
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from two_cpu_devices import dense_model
+from two_cpu_devices import devices
+from two_cpu_devices import x
+from two_cpu_devices import y
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras  # after two_cpu_devices, which sets up JAX
+import numpy as np
 
-import keras_ssn  # noqa: E402
-from benchmarks.distributed import measure  # noqa: E402
-
-rng = np.random.default_rng(0)
-x = rng.normal(size=(64, 16)).astype("float32")
-y = rng.normal(size=(64, 4)).astype("float32")
-devices = keras.distribution.list_devices("cpu")
+import keras_ssn
+from benchmarks.distributed import measure
 
 
 def build(batch_norm=False):
-    middle = [keras.layers.BatchNormalization()] if batch_norm else []
-    return keras.Sequential(
-        [keras.Input((16,)), keras.layers.Dense(64, activation="relu"), *middle,
-         keras.layers.Dense(64, activation="relu"), keras.layers.Dense(4)]
-    )
+    return dense_model([keras.layers.BatchNormalization()] if batch_norm else [])
 
 
 def trained(distributed, batch_norm=False):

@@ -10,19 +10,16 @@ import json
 import os
 import tempfile
 
-os.environ["KERAS_BACKEND"] = "jax"
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from two_cpu_devices import dense_model as build
+from two_cpu_devices import devices
+from two_cpu_devices import x
+from two_cpu_devices import y
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras  # after two_cpu_devices, which sets up JAX
+import numpy as np
 
-import keras_ssn  # noqa: E402
+import keras_ssn
 
-rng = np.random.default_rng(0)
-x = rng.normal(size=(64, 16)).astype("float32")
-y = rng.normal(size=(64, 4)).astype("float32")
-devices = keras.distribution.list_devices("cpu")
 mesh = keras.distribution.DeviceMesh((1, 2), ["batch", "model"], devices)
 
 
@@ -31,11 +28,6 @@ def model_parallel(layouts):
     for path, layout in layouts.items():
         layout_map[path] = layout
     return keras.distribution.ModelParallel(layout_map=layout_map, batch_dim_name="batch")
-
-
-def build():
-    return keras.Sequential([keras.Input((16,)), keras.layers.Dense(64, activation="relu"),
-                             keras.layers.Dense(64, activation="relu"), keras.layers.Dense(4)])
 
 
 def trained(distribution):
