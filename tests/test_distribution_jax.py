@@ -19,6 +19,8 @@ def test_data_parallel_all_reduce_carries_the_budget_and_matches_one_device():
     assert report["bank_max_diff"] < 1e-5
     np.testing.assert_allclose(report["loss_two"], report["loss_one"], rtol=1e-5)
     np.testing.assert_allclose(report["mae_two"], report["mae_one"], rtol=1e-5)
+    # evaluate() runs per device too, with the same loss and metric.
+    np.testing.assert_allclose(report["evaluate_two"], report["evaluate_one"], rtol=1e-5)
     # Batch normalization trains too (each device normalizes its own part).
     assert np.all(np.isfinite(report["batch_norm_loss"]))
     assert report["batch_norm_loss"][-1] < report["batch_norm_loss"][0]

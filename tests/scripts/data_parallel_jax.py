@@ -31,6 +31,7 @@ def trained(distributed, batch_norm=False):
     model = keras_ssn.convert(build(batch_norm), 0.2, seed=0)
     model.compile(optimizer="adam", loss="mse", metrics=["mae"], jit_compile=True)
     history = model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history
+    history["evaluate"] = model.evaluate(x, y, batch_size=16, verbose=0)
     return model, history
 
 
@@ -48,4 +49,5 @@ print(json.dumps({
     "loss_one": one_history["loss"], "loss_two": two_history["loss"],
     "mae_one": one_history["mae"], "mae_two": two_history["mae"],
     "batch_norm_loss": bn_history["loss"],
+    "evaluate_one": one_history["evaluate"], "evaluate_two": two_history["evaluate"],
 }))
