@@ -5,13 +5,14 @@ Trains a task's reference model (by default MNIST-1D with the quickstart's
 with one option changed at a time from `convert()`'s defaults or, with
 `--base paper`, from the paper's settings (`upsample="inter"`): every
 `share`, every `upsample`, every grouping (single, type, shape, 2 random
-groups, 2 learned groups) and both placements. Each run is repeated over
+groups, 2 learned groups), every placement and template caps of 1, 2, 4
+and 8. Each run is repeated over
 seeds; the script prints a Markdown table of the task's metric (mean ±
 standard deviation) and writes every run to a JSON file.
 
     python -m benchmarks.ablation [--task mnist1d_cnn] [--base defaults|paper]
         [--budgets 0.1 0.01] [--seeds 0 1 2] [--epochs N]
-        [--options share upsample groups placement] [--out ablation.json]
+        [--options share upsample groups placement max_templates] [--out ablation.json]
 """
 
 import argparse
@@ -33,7 +34,8 @@ VALUES = {
     "share": ("wavg", "emb", "avg"),
     "upsample": ("inter", "repeat", "mask", "wavg"),
     "groups": ("single", "type", "shape", 2, "learned"),
-    "placement": ("consecutive", "sliding"),
+    "placement": ("consecutive", "sliding", "rows"),
+    "max_templates": (1, 2, 4, 8),
 }
 LEARNED_GROUPS = 2
 # The settings every run starts from: `convert()`'s defaults, or the paper's.
