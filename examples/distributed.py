@@ -136,6 +136,12 @@ def train(args):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
+    processes = args.processes or args.num_processes
+    if args.batch_size % processes:
+        raise SystemExit(
+            f"--batch-size {args.batch_size} does not divide by {processes} processes: "
+            "each process feeds an equal part of every batch."
+        )
     if args.processes and args.processes > 1:
         print(launch(args.processes, argv).strip().splitlines()[-1])
         return

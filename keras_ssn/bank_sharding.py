@@ -5,7 +5,8 @@ mesh axis: put `bank_layouts(axis)` in the `LayoutMap` and call `convert()`
 inside the distribution's scope. The bank then keeps the entries that divide
 evenly among the devices in its sharded `entries` variable and the few left
 (fewer than the device count) in `entries_tail`, which every device holds,
-so any device count works and the trainable count stays exactly the budget.
+so any device count up to the bank's size works and the trainable count
+stays exactly the budget.
 
 Variable paths (stable): `weight_bank/entries`, `weight_bank/entries_tail`
 and, with `share="emb"`, `weight_bank/coefficient_maps`.
@@ -56,7 +57,8 @@ def bank_shards(size):
 
     Raises:
         ValueError: when the layout map also shards a bank variable that
-            cannot be split evenly (`entries_tail`, `coefficient_maps`).
+            cannot be split evenly (`entries_tail`, `coefficient_maps`), or
+            shards the entries over more devices than the bank has entries.
     """
     distribution = keras.distribution.distribution()
     if not isinstance(distribution, keras.distribution.ModelParallel):
@@ -69,7 +71,16 @@ def bank_shards(size):
                 "the entries of keras_ssn.bank_layouts(axis), which match "
                 f"'{ENTRIES_PATH}' only."
             )
-    return min(_devices_along(distribution, ENTRIES_PATH), size)
+    devices = _devices_along(distribution, ENTRIES_PATH)
+    if devices > size:
+        raise ValueError(
+            f"The distribution's LayoutMap shards '{ENTRIES_PATH}' over {devices} "
+            f"devices, but this budget gives the bank only {size:,} "
+            f"{'entry' if size == 1 else 'entries'}. Shard "
+            "the bank only when it holds at least one entry per device: use a larger "
+            "budget or leave the bank out of the LayoutMap."
+        )
+    return devices
 
 
 def _devices_along(distribution, path):

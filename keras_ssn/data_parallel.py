@@ -58,8 +58,9 @@ def compute_loss_and_updates(model, mesh, axis, trainable_variables,
 
     Takes and returns what `keras.Model.compute_loss_and_updates` does on the
     JAX backend (the function Keras differentiates in its train step). The
-    trainable variables enter each device as device-varying values, so the
-    gradient's only cross-device sum is the one of the trainable variables.
+    variables enter the `shard_map` unsplit, so differentiating it sums the
+    gradient of each trainable variable across devices, and that is the
+    step's only cross-device sum of gradients.
 
     Args:
         model: The converted model.
@@ -80,7 +81,6 @@ def compute_loss_and_updates(model, mesh, axis, trainable_variables,
     """
 
     def per_device(trainable, non_trainable, metrics, optimizer, x, y, sample_weight):
-        trainable = [jax.lax.pcast(v, axis, to="varying") for v in trainable]
         loss, (unscaled, y_pred, new_non_trainable, new_metrics) = (
             jax_compute_loss_and_updates(model)(
                 trainable, non_trainable, metrics, x, y, sample_weight,
@@ -99,6 +99,7 @@ def compute_loss_and_updates(model, mesh, axis, trainable_variables,
     return jax.shard_map(
         per_device,
         mesh=mesh,
+        check_vma=False,
         in_specs=(replicated,) * 4 + (split,) * 3,
         out_specs=(replicated, (replicated, split, replicated, replicated)),
     )(

@@ -1,7 +1,13 @@
 """keras.distribution on JAX: an all-reduce of the budget, a sharded bank, processes."""
 
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 from conftest import run_script
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def test_data_parallel_all_reduce_carries_the_budget_and_matches_one_device():
@@ -9,7 +15,7 @@ def test_data_parallel_all_reduce_carries_the_budget_and_matches_one_device():
     assert report["devices"] == 2
     # Plain: XLA sums every weight's gradient, 5,508 parameters (plus the
     # loss). Converted at 0.2: the bank, coefficients and biases only,
-    # 1,102 parameters, plus 3 scalars (loss, unscaled loss, metric count).
+    # 1,102 parameters, plus a few scalars (loss, metric counts).
     assert report["plain"]["trainable"] == 5508
     assert report["plain"]["all_reduce_bytes"] >= 4 * 5508
     assert report["converted"]["trainable"] == 1102
@@ -21,6 +27,8 @@ def test_data_parallel_all_reduce_carries_the_budget_and_matches_one_device():
     np.testing.assert_allclose(report["mae_two"], report["mae_one"], rtol=1e-5)
     # evaluate() runs per device too, with the same loss and metric.
     np.testing.assert_allclose(report["evaluate_two"], report["evaluate_one"], rtol=1e-5)
+    # An LSTM (a scan inside each device's step) trains and evaluates like one device.
+    np.testing.assert_allclose(report["recurrent_two"], report["recurrent_one"], rtol=1e-5)
     # Batch normalization trains too (each device normalizes its own part).
     assert np.all(np.isfinite(report["batch_norm_loss"]))
     assert report["batch_norm_loss"][-1] < report["batch_norm_loss"][0]
@@ -30,6 +38,16 @@ def run_example(processes):
     return run_script(
         "examples/distributed.py", "--processes", str(processes), "--epochs", "2"
     )
+
+
+def test_a_batch_that_does_not_split_over_the_processes_is_refused():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "distributed.py"), "--processes", "2",
+         "--batch-size", "33"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    assert "--batch-size 33 does not divide by 2 processes" in result.stderr
 
 
 def test_two_processes_train_like_one():
@@ -57,3 +75,6 @@ def test_model_parallel_shards_the_bank_two_ways_like_one_device():
     assert report["tail_error"].startswith(
         "The distribution's LayoutMap shards 'weight_bank/entries_tail'")
     assert "keras_ssn.bank_layouts(axis)" in report["tail_error"]
+    assert report["too_small_error"].startswith(
+        "The distribution's LayoutMap shards 'weight_bank/entries' over 2 devices, "
+        "but this budget gives the bank only 1 entry.")

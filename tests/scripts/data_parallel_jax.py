@@ -35,6 +35,23 @@ def trained(distributed, batch_norm=False):
     return model, history
 
 
+def recurrent_losses(distributed):
+    keras.backend.clear_session()
+    if distributed:
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    keras.utils.set_random_seed(0)
+    model = keras_ssn.convert(
+        keras.Sequential([keras.Input((4, 4)), keras.layers.LSTM(8), keras.layers.Dense(4)]),
+        0.5, seed=0,
+    )
+    model.compile(optimizer="adam", loss="mse", jit_compile=True)
+    sequences = x.reshape(64, 4, 4)
+    history = model.fit(sequences, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    return history.history["loss"] + [model.evaluate(sequences, y, batch_size=16, verbose=0)]
+
+
+recurrent_one = recurrent_losses(False)
+recurrent_two = recurrent_losses(True)
 one, one_history = trained(False)
 two, two_history = trained(True)
 _, bn_history = trained(True, batch_norm=True)
@@ -49,5 +66,6 @@ print(json.dumps({
     "loss_one": one_history["loss"], "loss_two": two_history["loss"],
     "mae_one": one_history["mae"], "mae_two": two_history["mae"],
     "batch_norm_loss": bn_history["loss"],
+    "recurrent_one": recurrent_one, "recurrent_two": recurrent_two,
     "evaluate_one": one_history["evaluate"], "evaluate_two": two_history["evaluate"],
 }))

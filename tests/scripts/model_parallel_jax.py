@@ -49,6 +49,14 @@ keras.distribution.set_distribution(None)
 reloaded = keras.models.load_model(path)
 reload_max_diff = float(np.max(np.abs(
     np.asarray(reloaded.predict(x, verbose=0)) - np.asarray(one.predict(x, verbose=0)))))
+keras.distribution.set_distribution(model_parallel(keras_ssn.bank_layouts("model")))
+tiny = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16), keras.layers.Dense(16),
+                         keras.layers.Dense(3)])
+try:
+    keras_ssn.convert(tiny, 36, share="avg")  # a bank of 1 entry
+    too_small_error = None
+except ValueError as caught:
+    too_small_error = str(caught)
 keras.distribution.set_distribution(model_parallel({".*weight_bank.*": ("model",)}))
 try:
     keras_ssn.convert(build(), 0.2, seed=0)
@@ -63,4 +71,5 @@ print(json.dumps({
         np.asarray(one.bank.vector()) - np.asarray(sharded.bank.vector())))),
     "reload_max_diff": reload_max_diff,
     "tail_error": error,
+    "too_small_error": too_small_error,
 }))
