@@ -150,9 +150,8 @@ class WeightSpec:
                 for k in range(self.templates)
             ]
         rotation, rows = self.ring
-        first = ((self.offset - rotation) % self.size) // self.weight_size
         return [
-            (rotation + (first + k) % rows * self.weight_size) % self.size
+            (rotation + (self.ring_row + k) % rows * self.weight_size) % self.size
             for k in range(self.templates)
         ]
 
