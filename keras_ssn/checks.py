@@ -19,6 +19,8 @@ def check_conversion(model, budget, directory=None, jit_compile=True, seed=0, **
     equals the budget; one `fit` step runs (under XLA by default) and changes
     the bank; `.keras` save and load give identical predictions; SavedModel
     export serves the same predictions (TensorFlow backend, one input);
+    `keras.models.clone_model()` gives a model with the same plan and a bank
+    of its own that predicts the same after `set_weights`;
     `materialize()` gives the original architecture and parameter count with
     the same predictions.
 
@@ -59,6 +61,8 @@ def check_conversion(model, budget, directory=None, jit_compile=True, seed=0, **
     _check(np.array_equal(_predict(loaded, x), expected),
            "predictions changed after save and load")
     checks.append("save_load")
+    _check_clone(loaded, x, expected)
+    checks.append("clone")
     if keras.backend.backend() == "tensorflow" and _input_count(model) == 1:
         _check_export(loaded, x, expected, os.path.join(directory, "saved_model"))
         checks.append("export")
@@ -111,6 +115,17 @@ def _predict(model, x):
 def _input_count(model):
     inputs = getattr(model, "_inputs_struct", None)
     return 1 if inputs is None else len(keras.tree.flatten(inputs))
+
+
+def _check_clone(model, x, expected):
+    copy = keras.models.clone_model(model)
+    _check(copy.sharing_plan == model.sharing_plan and copy.bank is not model.bank
+           and count_trainable(copy) == count_trainable(model),
+           "clone_model() did not give a converted model with the same plan "
+           "and a bank of its own")
+    copy.set_weights(model.get_weights())
+    _check(np.array_equal(_predict(copy, x), expected),
+           "clone_model() copy predicts differently after set_weights")
 
 
 def _check_export(model, x, expected, path):

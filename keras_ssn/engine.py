@@ -319,9 +319,8 @@ def read_end_to_end(source, lengths, start=0):
 
 
 def _read_hashed(group_slice, specs):
-    tables = [generation.hash_table(spec) for spec in specs]
-    index = np.concatenate([index for index, _ in tables])
-    sign = np.concatenate([sign for _, sign in tables])
+    """Reads a hashed group with one hash and one gather over all its layers."""
+    index, sign = generation.hashed_read(specs)
     signed = ops.take(group_slice, index, axis=0) * sign
     if len(specs) == 1:
         return [signed]

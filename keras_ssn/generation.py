@@ -11,12 +11,11 @@ Every function here uses static shapes and `keras.ops` only, so generation
 compiles under XLA and runs on every backend.
 """
 
-import functools
 import math
 
-import numpy as np
 from keras import ops
 
+from keras_ssn import hashing
 from keras_ssn.methods import upsample_template
 
 # How a layer's weight relates to its group's slice (see `WeightSpec.mode`).
@@ -66,7 +65,7 @@ def read(group_slice, spec):
         templates `(templates, template size)` for `"warp"`.
     """
     if spec.mode == HASHED:
-        index, sign = hash_table(spec)
+        index, sign = hashed_read([spec])
         return ops.take(group_slice, index, axis=0) * sign
     if spec.mode == WARP:
         size = math.prod(spec.template_shape)
@@ -160,17 +159,19 @@ def embedded_coefficients(embedding, coefficient_maps, spec):
     return ops.matmul(embedding, projection[:, : spec.templates])
 
 
-def hash_table(spec):
-    """Bank positions and signs of a hashed weight's entries (see `hashing`)."""
-    seed, position, total = spec.hashing
-    index, sign = _hash_tables(seed, total, spec.size)
-    stop = position + spec.weight_size
-    return index[position:stop], sign[position:stop]
+def hashed_read(specs):
+    """Bank positions and signs of hashed weights' entries (see `hashing`).
 
+    Args:
+        specs: `WeightSpec`s of weights hashed together (one group).
 
-@functools.lru_cache(maxsize=8)
-def _hash_tables(seed, total, size):
-    rng = np.random.default_rng(seed)
-    index = (rng.permutation(total) % size).astype("int32")
-    sign = rng.choice(np.array([-1.0, 1.0], "float32"), size=total)
-    return index, sign
+    Returns:
+        `(index, sign)`: int32 positions in the group's slice and float32
+        signs of every entry of the weights, one weight after the other.
+    """
+    seed, _, total, rounds = specs[0].hashing
+    positions = ops.concatenate([
+        ops.arange(s.hashing[1], s.hashing[1] + s.weight_size, dtype="int32")
+        for s in specs
+    ])
+    return hashing.hashed_reads(seed, total, rounds, positions, specs[0].size)

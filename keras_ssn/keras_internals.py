@@ -20,6 +20,7 @@ __all__ = [
     "Functional",
     "build_shapes",
     "drop_quantize_binding",
+    "finish_clones",
     "in_symbolic_scope",
     "instance_variable",
     "jax_compute_loss_and_updates",
@@ -116,3 +117,33 @@ def jax_compute_loss_and_updates(model):
     from keras.src.backend.jax.trainer import JAXTrainer
 
     return functools.partial(JAXTrainer.compute_loss_and_updates, model)
+
+
+def finish_clones(finish):
+    """Hands every Sequential and Functional copy `clone_model` makes to `finish`.
+
+    `keras.models.clone_model()` copies a Sequential or Functional model by
+    rebuilding it from clones of its layers
+    (`keras.src.models.cloning._clone_sequential_model` and
+    `_clone_functional_model`, looked up when it runs); the copy is a plain
+    `keras.Sequential` or a model of the source's class made from inputs and
+    outputs alone, and any state the model keeps beside its layers is lost.
+    After this, `clone_model` returns `finish(source, copy)`. Calling it
+    again with the same `finish` changes nothing.
+    """
+    from keras.src.models import cloning
+
+    for name in ("_clone_sequential_model", "_clone_functional_model"):
+        clone = getattr(cloning, name)
+        if getattr(clone, "finish", None) is finish:
+            continue
+        setattr(cloning, name, _finished(getattr(clone, "__wrapped__", clone), finish))
+
+
+def _finished(clone, finish):
+    @functools.wraps(clone)
+    def finished_clone(model, *args, **kwargs):
+        return finish(model, clone(model, *args, **kwargs))
+
+    finished_clone.finish = finish
+    return finished_clone

@@ -19,6 +19,7 @@ from keras_ssn.backends import check_distribution_scope
 from keras_ssn.bank import WeightBank
 from keras_ssn.keras_internals import Functional
 from keras_ssn.keras_internals import build_shapes
+from keras_ssn.keras_internals import finish_clones
 from keras_ssn.keras_internals import in_symbolic_scope
 from keras_ssn.keras_internals import set_build_shapes
 from keras_ssn.keras_internals import set_weight_decay_exclusions
@@ -146,11 +147,7 @@ class BankOwnerMixin:
 
     def shared_layers(self):
         """All layers of this model, nested ones included, that use the bank."""
-        return [
-            layer
-            for layer in sublayers(self)
-            if is_shared(layer)
-        ]
+        return _shared_layers_of(self)
 
     def get_config(self):
         config = super().get_config()
@@ -193,6 +190,8 @@ class BankOwnerMixin:
         return data_parallel.compute_loss_and_updates(self, *sharding, *args, **kwargs)
 
     def compile_from_config(self, config):
+        if self.bank is None:
+            return  # a `clone_model` copy: `finish_clone` compiles it with its bank
         config = keras.saving.deserialize_keras_object(config)
         self.compile(**config)
         if hasattr(self, "optimizer") and self.built:
@@ -214,22 +213,60 @@ def _with_bank_variables(variables, model):
 def _required_bank_and_plan(bank, sharing_plan):
     """`(bank, sharing_plan)`, or a `ValueError` when either is missing.
 
-    A converted model is always made with both: by `convert()`, or from a
-    config that holds them. `keras.models.clone_model()` rebuilds models
-    from their layers alone, without them.
+    A converted model is always made with both: by `convert()`, by
+    `keras.models.clone_model()` (see `finish_clone`), or from a config that
+    holds them.
     """
     missing = [name for name, value in (("bank", bank), ("sharing_plan", sharing_plan))
                if value is None]
     if missing:
         raise ValueError(
             f"A converted model needs its {' and '.join(missing)}, which this "
-            "config lacks: the file is damaged or from another version, or the "
-            "model comes from `keras.models.clone_model()`, which rebuilds a "
-            "model from its layers alone and cannot copy the bank. To copy a "
-            "converted model, use `keras.models.model_from_json(model.to_json())`"
-            " (then `copy.set_weights(model.get_weights())` for its weights)."
+            "config lacks: the file is damaged or was saved by another version "
+            "of keras_ssn. Convert the original model again, or load a file "
+            "saved with this version."
         )
     return bank, sharing_plan
+
+
+def finish_clone(source, clone):
+    """Makes `keras.models.clone_model(source)` a converted model like `source`.
+
+    `clone_model` rebuilds a Sequential or Functional model from clones of
+    its layers, without the bank the model owns. This gives the copy
+    `source`'s sharing plan and a bank of its own, made from the config of
+    `source`'s bank (new variables, as every clone gets; copy the values with
+    `clone.set_weights(source.get_weights())`). A copy that reuses
+    `source`'s shared layers (a `clone_function` that returns them) reads
+    `source`'s bank instead, as reused layers keep their weights.
+
+    Args:
+        source: The model given to `clone_model`.
+        clone: The copy Keras made.
+
+    Returns:
+        `clone`, now a `SharedSequential` or `SharedFunctional` when `source`
+        is a converted model; otherwise `clone` unchanged.
+    """
+    if not isinstance(source, BankOwnerMixin):
+        return clone
+    from keras_ssn.layers.base import become
+
+    bank = source.bank
+    if not any(layer.attached_bank is bank for layer in _shared_layers_of(clone)):
+        bank = keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(source.bank)
+        )
+    become(clone, shared_model_class(clone))
+    clone.original_model = getattr(source, "original_model", None)
+    clone.attach_bank(bank, source.sharing_plan)
+    if source.compiled:
+        clone.compile_from_config(source.get_compile_config())
+    return clone
+
+
+def _shared_layers_of(model):
+    return [layer for layer in sublayers(model) if is_shared(layer)]
 
 
 def shared_slots(model):
@@ -344,7 +381,15 @@ class SharedFunctional(BankOwnerMixin, Functional):
                  **kwargs):
         super().__init__(*args, **kwargs)
         self.original_model = original_model
+        if bank is None and sharing_plan is None:
+            self.bank = None  # made by `clone_model`; `finish_clone` attaches
+            return
         self.attach_bank(*_required_bank_and_plan(bank, sharing_plan))
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        _required_bank_and_plan(config.get("bank"), config.get("sharing_plan"))
+        return super().from_config(config, custom_objects=custom_objects)
 
     def get_config(self):
         config = super().get_config()
@@ -430,3 +475,6 @@ class SharedModel(BankOwnerMixin, keras.Model):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         return cls(**config)
+
+
+finish_clones(finish_clone)

@@ -67,11 +67,12 @@ class WeightSpec:
             is where row `first` starts. Layers of the same size then mix
             the same rows, which the model generates with one matmul.
         hashing: Set only for the HashedNets baseline
-            (`keras_ssn.baselines.hashed`): `(seed, position, total)`. All
-            hashed weights, `total` entries together, are laid end to end;
-            this weight's entries start at `position`, and entry `j` of that
-            sequence reads bank entry `permutation(total)[j] % size` with a
-            random sign, both drawn from `seed`.
+            (`keras_ssn.baselines.hashed`): `(seed, position, total,
+            rounds)`. All hashed weights, `total` entries together, are laid
+            end to end; this weight's entries start at `position`, and entry
+            `j` of that sequence reads bank entry `permutation(j) % size`
+            with a random sign, from a permutation of `rounds` swap-or-not
+            rounds keyed by `seed` (see `keras_ssn.hashing`).
     """
 
     group: int
@@ -323,6 +324,8 @@ class SharingPlan:
                 spec = self.weights[path]
                 if (spec.start, spec.size) != (group.start, group.size):
                     raise DamagedPlanError(f"'{path}' reads outside its group's slice")
+                if spec.hashing is not None and len(spec.hashing) != 4:
+                    raise DamagedPlanError(f"'{path}' names a hash of another version")
         if start != self.bank_size:
             raise DamagedPlanError(
                 f"the groups cover {start} of the bank's {self.bank_size} entries"

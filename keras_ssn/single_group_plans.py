@@ -6,6 +6,7 @@ the HashedNets baseline of `keras_ssn.baselines.hashed()`.
 
 import math
 
+from keras_ssn import hashing
 from keras_ssn.budget import BudgetError
 from keras_ssn.budget import budget_error
 from keras_ssn.methods import bilinear_gain
@@ -116,6 +117,12 @@ def plan_hashed(weights, unshared_params, budget, seed=0, unshared_layers=()):
         A `SharingPlan` with one group and `hashing` set in every spec.
     """
     total = sum(w.size for w in weights)
+    if total > hashing.MAX_TOTAL:
+        raise ValueError(
+            f"The HashedNets hash covers at most {hashing.MAX_TOTAL} weight "
+            f"entries; this model's shared weights have {total}. Leave some "
+            "layers out with `exclude=`."
+        )
     bank = budget - unshared_params
     if not 1 <= bank <= total:
         raise BudgetError(
@@ -134,7 +141,7 @@ def plan_hashed(weights, unshared_params, budget, seed=0, unshared_layers=()):
             templates=1,
             scale=float(weight.stddev / stddev),
             share="hashed",
-            hashing=(int(seed), position, total),
+            hashing=(int(seed), position, total, hashing.ROUNDS),
         )
         position += weight.size
     return _single_group_plan(specs, stddev, budget, unshared_params, unshared_layers)

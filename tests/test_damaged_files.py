@@ -79,22 +79,3 @@ def test_an_untouched_file_loads(tmp_path):
     x = np.ones((2,) + model.input_shape[1:], "float32")
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)),
                                   keras.ops.convert_to_numpy(model(x)))
-
-
-@pytest.mark.parametrize("name", ["mlp", "residual_cnn", "nested"])
-def test_clone_model_refuses_or_the_json_round_trip_copies(name):
-    model = keras_ssn.convert(MODELS[name](), 0.5, seed=0)
-    x = np.ones((2,) + model.input_shape[1:], "float32")
-    try:
-        clone = keras.models.clone_model(model)
-    except ValueError as error:
-        assert "clone_model()" in str(error) and "model_from_json" in str(error)
-    else:  # Keras rebuilds a Sequential as a plain Sequential, without the bank
-        with pytest.raises(ValueError, match="clone_model.*model_from_json"):
-            clone(x)
-    copy = keras.models.model_from_json(model.to_json())
-    assert keras_ssn.count_trainable(copy) == keras_ssn.count_trainable(model)
-    assert copy.sharing_plan == model.sharing_plan
-    copy.set_weights(model.get_weights())
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(copy(x)),
-                                  keras.ops.convert_to_numpy(model(x)))

@@ -60,6 +60,11 @@ class SharedWeightMixin:
         object.__setattr__(self, "sharing", as_specs(sharing))
         object.__setattr__(self, "_bank_link", _BankLink(None))
 
+    @property
+    def attached_bank(self):
+        """The `WeightBank` this layer reads; `None` until its model attaches one."""
+        return self._bank_link.bank
+
     def attach_bank(self, bank):
         """Points this layer at the bank it generates its weights from.
 
@@ -165,10 +170,8 @@ class SharedWeightMixin:
                 f"Layer '{self.name}' generates its `{name}` from a "
                 "WeightBank but is not attached to one. Shared layers live "
                 "inside a model made by `keras_ssn.convert()` or loaded with "
-                "`keras.models.load_model()` after `import keras_ssn`. "
-                "`keras.models.clone_model()` cannot copy a converted model's "
-                "bank; copy it with `keras.models.model_from_json(model.to_json())`"
-                " instead."
+                "`keras.models.load_model()` or `keras.models.clone_model()` "
+                "after `import keras_ssn`."
             )
         maps = bank.coefficient_maps
         parameters = self.generation_parameters(

@@ -72,7 +72,10 @@ class SharedContainerMixin:
         with contextlib.ExitStack() as stack:
             # Called on its own, the layer generates its parts' weights once
             # here, before (for an RNN) the time loop reads them each step.
-            for sublayer in self.shared_parts(self).values():
+            # Parts a layer creates in `build` (attention projections) do not
+            # exist before its first call, which builds and shares them.
+            for attribute in self.part_attributes.values():
+                sublayer = getattr(self, attribute, None)
                 if isinstance(sublayer, SharedWeightMixin):
                     stack.enter_context(sublayer.standalone_scope())
             return super().__call__(*args, **kwargs)
