@@ -10,6 +10,8 @@ and a metric:
   accuracy.
 - `digits_wrn`: scikit-learn's 8x8 digits (1,797 images, 20% held out), a
   WRN-10-2; test accuracy.
+- `mnist1d_gru`: MNIST-1D, a 2-layer GRU classifier without biases; test
+  accuracy. No default of `convert()` was chosen on it.
 - `char_lm`: a character-level causal transformer trained on the Python
   standard library's source files, evaluated in bits per character on
   held-out files. Also has the ALBERT-style builder (one block's layers
@@ -229,6 +231,17 @@ TASKS = {
         higher_is_better=True,
         epochs=30,
         quick_epochs=4,
+    ),
+    "mnist1d_gru": Task(
+        name="mnist1d_gru",
+        load=load_mnist1d,
+        build=lambda scale: architectures.gru_classifier(scale),
+        train=train_classifier,
+        training_data=classifier_training_data,
+        metric="test accuracy",
+        higher_is_better=True,
+        epochs=20,
+        quick_epochs=3,
     ),
     "char_lm": Task(
         name="char_lm",

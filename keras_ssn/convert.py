@@ -40,7 +40,7 @@ def convert(
     model,
     budget,
     *,
-    groups="single",
+    groups="auto",
     share="wavg",
     upsample="repeat",
     max_templates=8,
@@ -71,10 +71,15 @@ def convert(
         budget: `int`: the exact trainable parameter count of the result.
             `float`: a fraction of `model`'s trainable count (`0.1` for a
             compact model, `4.0` for extra training capacity).
-        groups: Parameter mapping: `"single"`, `"type"`, `"shape"`, an `int`
-            number of random groups, or a dict mapping every shareable weight
-            (by its path, `"<layer path>/<weight name>"`, or its layer's
-            path) to a group id.
+        groups: Parameter mapping: `"auto"` (one group per layer family,
+            such as embeddings, attention projections, dense layers and
+            convolutions, except that a family whose slice of the bank would
+            hold fewer than 32 entries shares the largest family's group),
+            `"single"` (one group), `"type"` (one group per family),
+            `"shape"`, an `int` number of random groups, or a dict mapping
+            every shareable weight (by its path, `"<layer path>/<weight
+            name>"`, or its layer's path) to a group id. Groups get bank
+            slices in proportion to their layers' full-size weights.
         share: How a layer combines several templates: `"wavg"` (learned
             coefficients per layer), `"emb"` (a learned embedding per layer,
             turned into coefficients by a linear map shared in its group) or
@@ -136,6 +141,7 @@ def convert(
             f"{[(e['path'], e['reason']) for e in unshared_layers]}."
         )
     weights = [w for c in candidates for w in c.shared_weights()]
+    unshared_params = original - sum(w.size for w in weights)
     group_ids = assign_groups(
         [w.path for w in weights],
         [c.family for c in candidates for _ in c.weight_paths()],
@@ -143,12 +149,13 @@ def convert(
         groups=groups,
         seed=seed,
         layer_paths=[c.path for c in candidates for _ in c.weight_paths()],
+        bank_entries=target - unshared_params,
     )
     try:
         plan = plan_sharing(
             weights,
             group_ids,
-            unshared_params=original - sum(w.size for w in weights),
+            unshared_params=unshared_params,
             budget=target,
             max_templates=max_templates,
             share=share,

@@ -2,24 +2,33 @@
 
 import numpy as np
 
-STRATEGIES = ("single", "type", "shape")
+STRATEGIES = ("auto", "single", "type", "shape")
+
+# The fewest bank entries a layer family gets as a group of its own under
+# `groups="auto"` (see `_auto_groups`).
+MIN_GROUP_ENTRIES = 32
 
 
-def assign_groups(paths, families, shapes, groups="single", seed=None,
-                  layer_paths=None):
+def assign_groups(paths, families, shapes, groups="auto", seed=None,
+                  layer_paths=None, bank_entries=None):
     """Gives every shareable weight a group id.
 
     Args:
         paths: Weight paths, one per shareable weight.
         families: Layer family names (`"dense"`, `"conv"`, ...), one per weight.
         shapes: Weight shapes, one per weight.
-        groups: `"single"` (one group), `"type"` (one per layer family),
-            `"shape"` (one per family and weight shape), an `int` N (N random
-            non-empty groups, reproducible with `seed`), or a dict mapping
-            weight paths or layer paths (all the layer's shared weights) to
-            group ids, covering every weight.
+        groups: `"auto"` (one per layer family, except that a family whose
+            share of the bank would be under `MIN_GROUP_ENTRIES` entries
+            joins the largest family's group), `"single"` (one group),
+            `"type"` (one per layer family), `"shape"` (one per family and
+            weight shape), an `int` N (N random non-empty groups,
+            reproducible with `seed`), or a dict mapping weight paths or
+            layer paths (all the layer's shared weights) to group ids,
+            covering every weight.
         seed: Seed for random groups.
         layer_paths: Path of the layer of each weight; defaults to `paths`.
+        bank_entries: About how many entries the bank will hold (the budget
+            less the parameters outside the bank); needed for `"auto"`.
 
     Returns:
         A list of group ids, one per weight.
@@ -33,6 +42,9 @@ def assign_groups(paths, families, shapes, groups="single", seed=None,
         )
     if isinstance(groups, (int, np.integer)):
         return _random_groups(len(paths), int(groups), seed)
+    if groups == "auto":
+        sizes = [int(np.prod(shape)) for shape in shapes]
+        return _auto_groups(list(families), sizes, bank_entries)
     if groups == "single":
         return [0] * len(paths)
     if groups == "type":
@@ -43,6 +55,28 @@ def assign_groups(paths, families, shapes, groups="single", seed=None,
         f"Unknown groups={groups!r}. Use one of {STRATEGIES}, an int or a dict "
         "of layer path to group id."
     )
+
+
+def _auto_groups(families, sizes, bank_entries):
+    """One group per layer family, none starved.
+
+    The planner gives each group a slice in proportion to its full-size
+    weights. A family whose slice would hold fewer than `MIN_GROUP_ENTRIES`
+    entries (a classifier layer beside a convolutional body, at a low
+    budget) would generate its weights from a sliver, so it joins the group
+    of the family with the most weights instead. Merging a family changes no
+    other family's slice, so one pass decides every family.
+    """
+    totals = {}
+    for family, size in zip(families, sizes):
+        totals[family] = totals.get(family, 0) + size
+    largest = max(totals, key=lambda family: (totals[family], family))
+    full = sum(totals.values())
+    starved = {
+        family for family, total in totals.items()
+        if max(bank_entries, 0) * total < MIN_GROUP_ENTRIES * full
+    }
+    return [largest if family in starved else family for family in families]
 
 
 def _random_groups(count, num_groups, seed):
