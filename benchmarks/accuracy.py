@@ -4,12 +4,13 @@ For each task (see `benchmarks.tasks`) and budget (a fraction of the
 reference model's trainable count), trains:
 
 - `ssn`: `keras_ssn.convert(model, budget)` with the default options;
-- `ssn_paper`: the same with the paper's settings, `upsample="inter"` and
-  `placement="consecutive"` (the library's defaults until they lost to
-  these baselines; only with `--methods`);
-- `ssn_sliding`: the defaults with `placement="sliding"` (briefly the
-  default; only with `--methods`);
-- `ssn_rows`: the defaults with `placement="rows"` (layers of one size mix
+- `ssn_single`: the defaults with one parameter group for all layers
+  (`groups="single"`; only with `--methods`);
+- `ssn_paper`: the paper's settings, one group, `upsample="inter"` and
+  `placement="consecutive"` (only with `--methods`);
+- `ssn_sliding`: one group with `placement="sliding"` (only with
+  `--methods`);
+- `ssn_rows`: one group with `placement="rows"` (layers of one size mix
   rows of one ring; only with `--methods`);
 - `ssn_type`, `ssn_shape`: the defaults with one parameter group per layer
   family (`groups="type"`) or per family and weight shape
@@ -49,13 +50,14 @@ from benchmarks.tasks import TASKS  # noqa: E402
 BUDGETS = (0.01, 0.1, 0.5, 4.0)
 METHODS = ("ssn", "width", "hashed", "albert")
 ALL_METHODS = (
-    "ssn", "ssn_paper", "ssn_sliding", "ssn_rows", "ssn_type", "ssn_shape"
+    "ssn", "ssn_single", "ssn_paper", "ssn_sliding", "ssn_rows", "ssn_type", "ssn_shape"
 ) + METHODS[1:]
-PAPER_SETTINGS = {"upsample": "inter", "placement": "consecutive"}
+PAPER_SETTINGS = {"groups": "single", "upsample": "inter", "placement": "consecutive"}
 # `convert()` options of the SSN methods other than the defaults.
-SSN_SETTINGS = {"ssn": {}, "ssn_paper": PAPER_SETTINGS,
-                "ssn_sliding": {"placement": "sliding"},
-                "ssn_rows": {"placement": "rows"},
+SSN_SETTINGS = {"ssn": {}, "ssn_single": {"groups": "single"},
+                "ssn_paper": PAPER_SETTINGS,
+                "ssn_sliding": {"groups": "single", "placement": "sliding"},
+                "ssn_rows": {"groups": "single", "placement": "rows"},
                 "ssn_type": {"groups": "type"}, "ssn_shape": {"groups": "shape"}}
 
 

@@ -196,53 +196,32 @@ def train_language_model(model, data, epochs, seed, batch_size=32, learning_rate
     return float(nats / math.log(2))
 
 
+def classification_task(name, load, build, epochs, quick_epochs):
+    """A task trained by `train_classifier` and scored by test accuracy."""
+    return Task(
+        name=name, load=load, build=build, train=train_classifier,
+        training_data=classifier_training_data, metric="test accuracy",
+        higher_is_better=True, epochs=epochs, quick_epochs=quick_epochs,
+    )
+
+
 TASKS = {
-    "mnist1d_cnn": Task(
-        name="mnist1d_cnn",
-        load=load_mnist1d,
-        build=lambda scale: architectures.cnn1d(scale),
-        train=train_classifier,
-        training_data=classifier_training_data,
-        metric="test accuracy",
-        higher_is_better=True,
-        epochs=20,
-        quick_epochs=3,
-    ),
-    "mnist1d_resnet": Task(
-        name="mnist1d_resnet",
-        load=load_mnist1d,
-        build=lambda scale: architectures.resnet(
+    "mnist1d_cnn": classification_task(
+        "mnist1d_cnn", load_mnist1d, lambda scale: architectures.cnn1d(scale),
+        epochs=20, quick_epochs=3),
+    "mnist1d_resnet": classification_task(
+        "mnist1d_resnet", load_mnist1d,
+        lambda scale: architectures.resnet(
             (40, 1), widths=(32, 64, 128), blocks=1, classes=10, scale=scale),
-        train=train_classifier,
-        training_data=classifier_training_data,
-        metric="test accuracy",
-        higher_is_better=True,
-        epochs=20,
-        quick_epochs=3,
-    ),
-    "digits_wrn": Task(
-        name="digits_wrn",
-        load=load_digits,
-        build=lambda scale: architectures.wide_resnet(
+        epochs=20, quick_epochs=3),
+    "digits_wrn": classification_task(
+        "digits_wrn", load_digits,
+        lambda scale: architectures.wide_resnet(
             10, 2, input_shape=(8, 8, 1), classes=10, scale=scale),
-        train=train_classifier,
-        training_data=classifier_training_data,
-        metric="test accuracy",
-        higher_is_better=True,
-        epochs=30,
-        quick_epochs=4,
-    ),
-    "mnist1d_gru": Task(
-        name="mnist1d_gru",
-        load=load_mnist1d,
-        build=lambda scale: architectures.gru_classifier(scale),
-        train=train_classifier,
-        training_data=classifier_training_data,
-        metric="test accuracy",
-        higher_is_better=True,
-        epochs=20,
-        quick_epochs=3,
-    ),
+        epochs=30, quick_epochs=4),
+    "mnist1d_gru": classification_task(
+        "mnist1d_gru", load_mnist1d, lambda scale: architectures.gru_classifier(scale),
+        epochs=20, quick_epochs=3),
     "char_lm": Task(
         name="char_lm",
         load=load_characters,

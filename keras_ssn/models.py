@@ -253,7 +253,7 @@ def finish_clone(source, clone):
     from keras_ssn.layers.base import become
 
     bank = source.bank
-    if not any(layer.attached_bank is bank for layer in _shared_layers_of(clone)):
+    if not any(layer.attached_bank() is bank for layer in _shared_layers_of(clone)):
         bank = keras.saving.deserialize_keras_object(
             keras.saving.serialize_keras_object(source.bank)
         )

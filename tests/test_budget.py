@@ -78,14 +78,19 @@ def test_low_budget_upsamples_and_high_budget_combines():
     assert high.coefficient_params == sum(s.templates for s in high.weights.values())
 
 
-def test_smallest_budget_is_feasible_and_named_when_too_small():
+@pytest.mark.parametrize("groups", ["auto", "type"])
+def test_smallest_budget_is_feasible_and_named_when_too_small(groups):
     model = residual_cnn()
-    plan = keras_ssn.convert(model, 0.5).sharing_plan
-    smallest = plan.unshared_params + len(plan.groups)
-    tiny = keras_ssn.convert(model, smallest)
+    plan = keras_ssn.convert(model, 0.5, groups=groups).sharing_plan
+    assert len(plan.groups) == 2  # convolutions, and the dense layer
+    # With "auto", a budget this small gives the dense layer's family no
+    # slice of its own: one group, so one entry more than the unshared
+    # parameters is enough. With "type", each group needs an entry.
+    smallest = plan.unshared_params + (1 if groups == "auto" else 2)
+    tiny = keras_ssn.convert(model, smallest, groups=groups)
     assert keras_ssn.count_trainable(tiny) == smallest
     with pytest.raises(keras_ssn.BudgetError, match=f"below {smallest:,}, the smallest") as info:
-        keras_ssn.convert(model, smallest - 1)
+        keras_ssn.convert(model, smallest - 1, groups=groups)
     assert info.value.smallest == smallest
 
 

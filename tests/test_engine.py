@@ -51,8 +51,9 @@ def test_group_generation_equals_generating_each_layer_alone(
 def test_consecutive_groups_are_read_end_to_end_and_sliding_ones_are_not():
     model = MODELS["residual_cnn"]()
     for budget in (0.05, 3.0):
-        consecutive = keras_ssn.convert(model, budget).sharing_plan
-        sliding = keras_ssn.convert(model, budget, placement="sliding").sharing_plan
+        consecutive = keras_ssn.convert(model, budget, groups="single").sharing_plan
+        sliding = keras_ssn.convert(model, budget, groups="single",
+                                    placement="sliding").sharing_plan
         for plan, expected in ((consecutive, True), (sliding, False)):
             (group,) = plan.groups
             specs = [plan.weights[p] for p in group.weights]

@@ -2,6 +2,7 @@ import pytest
 from conftest import MODELS
 
 import keras_ssn
+from keras_ssn.mapping import assign_groups
 
 
 def test_summary_lists_groups_layers_and_budget(capsys):
@@ -30,7 +31,7 @@ def test_summary_accepts_print_fn():
 
 @pytest.mark.parametrize(
     "groups, expected",
-    [("single", 1), ("type", 3), ("shape", 4), (2, 2), (4, 4)],
+    [("auto", 3), ("single", 1), ("type", 3), ("shape", 4), (2, 2), (4, 4)],
 )
 def test_group_strategies(groups, expected):
     small = keras_ssn.convert(MODELS["sequence"](), 0.3, groups=groups, seed=4)
@@ -39,6 +40,34 @@ def test_group_strategies(groups, expected):
     assert all(group.weights for group in plan.groups)
     assert keras_ssn.count_trainable(small) == round(
         0.3 * keras_ssn.count_trainable(MODELS["sequence"]()))
+
+
+def test_auto_groups_join_a_starved_family_to_the_largest():
+    """Families of 900 (dense), 90 (conv) and 10 (embedding) entries: a
+    family's slice is bank_entries * its share, and under 32 entries it
+    joins the dense group."""
+    families = ["dense", "conv", "dense", "embedding"]
+    shapes = [(30, 10), (9, 10), (60, 10), (2, 5)]
+    paths = ["a", "b", "c", "d"]
+
+    def groups(bank_entries):
+        return assign_groups(paths, families, shapes, "auto", bank_entries=bank_entries)
+
+    assert groups(3200) == ["dense", "conv", "dense", "embedding"]  # 32 entries: its own
+    assert groups(3199) == ["dense", "conv", "dense", "dense"]  # 31.99: joins
+    assert groups(356) == ["dense", "conv", "dense", "dense"]  # conv 32.04
+    assert groups(355) == ["dense", "dense", "dense", "dense"]  # conv 31.95
+    assert groups(-5) == ["dense"] * 4
+
+
+def test_auto_groups_follow_the_budget():
+    model = MODELS["residual_cnn"]()
+    low = keras_ssn.convert(model, 0.05).sharing_plan
+    high = keras_ssn.convert(model, 0.5).sharing_plan
+    assert len(low.groups) == 1 and len(high.groups) == 2
+    assert [g.weights for g in high.groups] == [
+        g.weights for g in keras_ssn.convert(model, 0.5, groups="type").sharing_plan.groups]
+    assert min(g.size for g in high.groups) >= 32
 
 
 def test_random_groups_are_reproducible_with_a_seed():

@@ -60,9 +60,12 @@ class SharedWeightMixin:
         object.__setattr__(self, "sharing", as_specs(sharing))
         object.__setattr__(self, "_bank_link", _BankLink(None))
 
-    @property
     def attached_bank(self):
-        """The `WeightBank` this layer reads; `None` until its model attaches one."""
+        """The `WeightBank` this layer reads; `None` until its model attaches one.
+
+        A method, not a property: Keras saves every layer an attribute
+        returns, and the bank is saved once, under the model.
+        """
         return self._bank_link.bank
 
     def attach_bank(self, bank):
