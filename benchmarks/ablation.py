@@ -2,15 +2,16 @@
 
 Trains a task's reference model (by default MNIST-1D with the quickstart's
 1-D CNN, 108,426 parameters; see `benchmarks/tasks.py`) under each budget
-with one option changed at a time from `convert()`'s defaults or, with
-`--base paper`, from the paper's settings (`upsample="inter"`): every
-`share`, every `upsample`, every grouping (single, type, shape, 2 random
-groups, 2 learned groups), every placement and template caps of 1, 2, 4
+with one option changed at a time from `convert()`'s defaults, from the
+defaults with one group (`--base single`) or from the paper's settings
+(`--base paper`: one group, `upsample="inter"`): every `share`, every
+`upsample`, every grouping (auto, single, type, shape, 2 random groups, 2
+learned groups), every placement and template caps of 1, 2, 4
 and 8. Each run is repeated over
 seeds; the script prints a Markdown table of the task's metric (mean ±
 standard deviation) and writes every run to a JSON file.
 
-    python -m benchmarks.ablation [--task mnist1d_cnn] [--base defaults|paper]
+    python -m benchmarks.ablation [--task mnist1d_cnn] [--base defaults|single|paper]
         [--budgets 0.1 0.01] [--seeds 0 1 2] [--epochs N]
         [--options share upsample groups placement max_templates] [--out ablation.json]
 """
@@ -33,17 +34,19 @@ from benchmarks.tasks import TASKS  # noqa: E402
 VALUES = {
     "share": ("wavg", "emb", "avg"),
     "upsample": ("inter", "repeat", "mask", "wavg"),
-    "groups": ("single", "type", "shape", 2, "learned"),
+    "groups": ("auto", "single", "type", "shape", 2, "learned"),
     "placement": ("consecutive", "sliding", "rows"),
     "max_templates": (1, 2, 4, 8),
 }
 LEARNED_GROUPS = 2
-# The settings every run starts from: `convert()`'s defaults, or the paper's.
+# The settings every run starts from: `convert()`'s defaults, the defaults
+# with one group, or the paper's settings.
 _CONVERT_DEFAULTS = {
     option: inspect.signature(keras_ssn.convert).parameters[option].default
     for option in VALUES
 }
 BASES = {"defaults": _CONVERT_DEFAULTS,
+         "single": dict(_CONVERT_DEFAULTS, groups="single"),
          "paper": dict(_CONVERT_DEFAULTS, **PAPER_SETTINGS)}
 
 
@@ -143,7 +146,8 @@ def main(argv=None):
     parser.add_argument("--options", nargs="+", default=list(VALUES),
                         choices=list(VALUES), help="options to vary")
     parser.add_argument("--base", default="defaults", choices=list(BASES),
-                        help="vary options from convert()'s defaults or the paper's settings")
+                        help="vary options from convert()'s defaults, the defaults with one "
+                             "group, or the paper's settings")
     parser.add_argument("--out", default="ablation.json")
     args = parser.parse_args(argv)
     task = TASKS[args.task]

@@ -48,8 +48,15 @@ def initial_stddev(initializer, shape, variable=None):
     return float(stddev)
 
 
-def fans(shape):
-    """`(fan_in, fan_out)` of a weight shape, as Keras's initializers count them."""
+def fans(shape, input_axes=None, output_axes=None):
+    """`(fan_in, fan_out)` of a weight shape, as Keras's initializers count them.
+
+    With `input_axes` and `output_axes` (set by `EinsumDense` on its
+    variance-scaling initializer), the fans are the products of those axes.
+    """
+    if input_axes is not None and output_axes is not None:
+        return (math.prod(shape[axis] for axis in input_axes),
+                math.prod(shape[axis] for axis in output_axes))
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
@@ -61,7 +68,7 @@ def fans(shape):
 def _closed_form(initializer, shape):
     initializers = keras.initializers
     if isinstance(initializer, initializers.VarianceScaling):
-        fan_in, fan_out = fans(shape)
+        fan_in, fan_out = fans(shape, initializer.input_axes, initializer.output_axes)
         fan = {"fan_in": fan_in, "fan_out": fan_out,
                "fan_avg": (fan_in + fan_out) / 2}[initializer.mode]
         return math.sqrt(initializer.scale / max(1.0, fan))

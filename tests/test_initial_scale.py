@@ -91,3 +91,21 @@ def test_depthwise_and_separable_weights_keep_initializer_regularizer_and_constr
     assert not is_shared(small.get_layer("depthwise"))
     (entry,) = [e for e in small.sharing_plan.unshared_layers if e["path"] == "depthwise"]
     assert "constraint" in entry["reason"]
+
+
+@pytest.mark.parametrize("initializer", ["glorot_uniform", "he_normal"])
+def test_einsum_kernels_count_fans_along_the_equations_axes(initializer):
+    """EinsumDense gives a variance-scaling initializer the equation's input
+    and output axes: a (64, 4, 16) attention query kernel has fans 64 and
+    64, not 256 and 1024 as for a convolution kernel of that shape."""
+    inputs = keras.Input((6, 64))
+    attention = keras.layers.MultiHeadAttention(4, 16, kernel_initializer=initializer)
+    model = keras.Model(inputs, attention(inputs, inputs))
+    small = keras_ssn.convert(model, 0.5, seed=0)
+    expected = {"glorot_uniform": np.sqrt(2 / 128), "he_normal": np.sqrt(2 / 64)}[initializer]
+    for path, spec in small.sharing_plan.weights.items():
+        weight = keras.ops.convert_to_numpy(model.get_layer(attention.name).__getattribute__(
+            "_" + path.split("/")[1] + "_dense").kernel)
+        assert spec.scale * small.sharing_plan.groups[spec.group].stddev == pytest.approx(
+            expected), path
+        np.testing.assert_allclose(np.std(weight), expected, rtol=0.1)

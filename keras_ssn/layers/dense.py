@@ -2,7 +2,51 @@
 
 import keras
 
+from keras_ssn.layers.base import SharedWeightMixin
+from keras_ssn.layers.base import generated_weight_property
 from keras_ssn.layers.base import shared_variant
 
 SharedDense = shared_variant(keras.layers.Dense)
-SharedEinsumDense = shared_variant(keras.layers.EinsumDense)
+
+
+@keras.saving.register_keras_serializable(package="keras_ssn")
+class SharedEinsumDense(SharedWeightMixin, keras.layers.EinsumDense):
+    """`EinsumDense` whose kernel is generated from the model's weight bank."""
+
+    base_class = keras.layers.EinsumDense
+    shared_weights = ("kernel",)
+    attribute_prefixes = {}
+    kernel = generated_weight_property("kernel")
+
+    @classmethod
+    def initializer_of(cls, layer, name):
+        """The initializer `EinsumDense.build` draws the kernel with.
+
+        A variance-scaling initializer (Glorot, He, ...) counts its fans
+        along the kernel's input and output axes of the layer's equation
+        (for `MultiHeadAttention`'s `(dim, heads, head_dim)` query kernel,
+        `dim` in and `heads * head_dim` out), not along the last two axes.
+        """
+        return einsum_initializer(super().initializer_of(layer, name), layer.equation)
+
+
+def einsum_initializer(initializer, equation):
+    """`initializer` with the fan axes `EinsumDense` gives it for `equation`.
+
+    As `EinsumDense.build`: a kernel axis whose letter appears in the output
+    is an output axis, any other an input axis. Other initializers, and
+    variance-scaling ones that already name their axes, are returned as is.
+    """
+    initializer = keras.initializers.get(initializer)
+    if not isinstance(initializer, keras.initializers.VarianceScaling) or (
+        initializer.input_axes is not None and initializer.output_axes is not None
+    ):
+        return initializer
+    operands, output = equation.replace(" ", "").split("->")
+    kernel = operands.split(",")[1]
+    config = dict(
+        initializer.get_config(),
+        input_axes=[i for i, letter in enumerate(kernel) if letter not in output],
+        output_axes=[i for i, letter in enumerate(kernel) if letter in output],
+    )
+    return type(initializer).from_config(config)
