@@ -1,8 +1,12 @@
 """Baselines that the paper compares SSNs against, at the same budget."""
 
+import numpy as np
+
 from keras_ssn.budget import BudgetError
 from keras_ssn.budget import resolve_budget
+from keras_ssn.convert import MAX_SEED
 from keras_ssn.convert import apply_plan
+from keras_ssn.convert import checked_seed
 from keras_ssn.convert import check_model
 from keras_ssn.convert import copy_model
 from keras_ssn.layer_paths import count_trainable
@@ -25,14 +29,22 @@ def hashed(model, budget, *, seed=0, exclude=None, min_size=0):
         model: A built Sequential or Functional model.
         budget: `int` exact trainable count, or `float` fraction of the
             model's; at most the model's own count.
-        seed: Seed of the hash and of the bank initializer.
+        seed: Seed of the hash and of the bank initializer: an int from 0
+            to 2**31 - 1, or `None` for a random one (the sharing plan
+            records it, so a saved model keeps its hash).
         exclude: Layers to keep unshared, as in `convert()`.
         min_size: Smallest weight to share, as in `convert()`.
 
     Returns:
         A `SharedFunctional` or `SharedSequential`.
+
+    Raises:
+        TypeError, ValueError: `seed` is not an int in range.
     """
     check_model(model)
+    seed = checked_seed(seed)
+    if seed is None:
+        seed = int(np.random.default_rng().integers(0, MAX_SEED))
     original = count_trainable(model)
     target = resolve_budget(budget, original)
     copy = copy_model(model)

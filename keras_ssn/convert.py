@@ -1,6 +1,7 @@
 """`convert()` a Keras model to share its weights, and `materialize()` it back."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_ssn.backends import check_backend
@@ -74,7 +75,9 @@ def convert(
         groups: Parameter mapping: `"auto"` (one group per layer family,
             such as embeddings, attention projections, dense layers and
             convolutions, except that a family whose slice of the bank would
-            hold fewer than 32 entries shares the largest family's group),
+            hold fewer than 32 entries shares the largest family's group, and
+            smaller families merge too where the budget cannot pay for their
+            own groups' learned parameters; see `mapping.AutoGrouping`),
             `"single"` (one group), `"type"` (one group per family),
             `"shape"`, an `int` number of random groups, or a dict mapping
             every shareable weight (by its path, `"<layer path>/<weight
@@ -109,8 +112,8 @@ def convert(
             Each name or pattern must match some layer.
         min_size: Layers whose weight has fewer entries keep it unshared
             (small weights gain little from sharing).
-        seed: Optional integer seed for the bank, coefficients and random
-            groups.
+        seed: Optional integer seed (0 to 2**31 - 1) for the bank,
+            coefficients and random groups.
         strict: If `True`, raise `UnsupportedLayerError` for any layer with
             trainable weights that cannot be shared (normalization layers
             excepted) instead of leaving it unshared.
@@ -124,11 +127,12 @@ def convert(
             `.largest`).
         ValueError: An option is out of range, an `exclude` name or pattern
             matches no layer, or the model has no shareable layer.
-        TypeError: An option has the wrong type.
+        TypeError: An option (or `seed`) has the wrong type.
         UnsupportedLayerError: With `strict=True`, a layer cannot be shared.
     """
     check_model(model)
     _check_options(share, upsample, max_templates, placement)
+    seed = checked_seed(seed)
     original = count_trainable(model)
     target = resolve_budget(budget, original)
     copy = copy_model(model)
@@ -142,19 +146,18 @@ def convert(
         )
     weights = [w for c in candidates for w in c.shared_weights()]
     unshared_params = original - sum(w.size for w in weights)
-    group_ids = assign_groups(
+    grouping = assign_groups(
         [w.path for w in weights],
         [c.family for c in candidates for _ in c.weight_paths()],
         [w.shape for w in weights],
         groups=groups,
         seed=seed,
         layer_paths=[c.path for c in candidates for _ in c.weight_paths()],
-        bank_entries=target - unshared_params,
     )
     try:
         plan = plan_sharing(
             weights,
-            group_ids,
+            grouping,
             unshared_params=unshared_params,
             budget=target,
             max_templates=max_templates,
@@ -268,6 +271,30 @@ def check_model(model):
             "so its copy cannot be rebuilt. Call it on a batch of inputs "
             "before converting."
         )
+
+
+MAX_SEED = 2**31 - 1
+
+
+def checked_seed(seed):
+    """`seed` as a Python `int` (or `None`), or a clear error.
+
+    Keras seeds must be ints, and on JAX they become unsigned 32-bit keys;
+    layers get `seed + 1`, `seed + 2`, ..., so seeds stop at `MAX_SEED`.
+
+    Raises:
+        TypeError: `seed` is not an integer.
+        ValueError: `seed` is negative or above `MAX_SEED`.
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int or None; received {seed!r}.")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(
+            f"seed must be between 0 and {MAX_SEED:,} (2**31 - 1); received {seed}."
+        )
+    return int(seed)
 
 
 def _check_options(share, upsample, max_templates, placement):

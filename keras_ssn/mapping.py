@@ -5,21 +5,19 @@ import numpy as np
 STRATEGIES = ("auto", "single", "type", "shape")
 
 # The fewest bank entries a layer family gets as a group of its own under
-# `groups="auto"` (see `_auto_groups`).
+# `groups="auto"` (see `AutoGrouping`).
 MIN_GROUP_ENTRIES = 32
 
 
 def assign_groups(paths, families, shapes, groups="auto", seed=None,
-                  layer_paths=None, bank_entries=None):
-    """Gives every shareable weight a group id.
+                  layer_paths=None):
+    """Gives every shareable weight a group id, or ids to try per budget.
 
     Args:
         paths: Weight paths, one per shareable weight.
         families: Layer family names (`"dense"`, `"conv"`, ...), one per weight.
         shapes: Weight shapes, one per weight.
-        groups: `"auto"` (one per layer family, except that a family whose
-            share of the bank would be under `MIN_GROUP_ENTRIES` entries
-            joins the largest family's group), `"single"` (one group),
+        groups: `"auto"` (see `AutoGrouping`), `"single"` (one group),
             `"type"` (one per layer family), `"shape"` (one per family and
             weight shape), an `int` N (N random non-empty groups,
             reproducible with `seed`), or a dict mapping weight paths or
@@ -27,12 +25,17 @@ def assign_groups(paths, families, shapes, groups="auto", seed=None,
             covering every weight.
         seed: Seed for random groups.
         layer_paths: Path of the layer of each weight; defaults to `paths`.
-        bank_entries: About how many entries the bank will hold (the budget
-            less the parameters outside the bank); needed for `"auto"`.
 
     Returns:
-        A list of group ids, one per weight.
+        A `Grouping`: an `AutoGrouping` for `"auto"`, else a
+        `FixedGrouping` of one group id per weight.
     """
+    if isinstance(groups, str) and groups == "auto":
+        return AutoGrouping(families, [int(np.prod(shape)) for shape in shapes])
+    return FixedGrouping(_group_ids(paths, families, shapes, groups, seed, layer_paths))
+
+
+def _group_ids(paths, families, shapes, groups, seed, layer_paths):
     if isinstance(groups, dict):
         return _explicit_groups(paths, layer_paths or paths, groups)
     if isinstance(groups, bool) or not isinstance(groups, (str, int, np.integer)):
@@ -42,9 +45,6 @@ def assign_groups(paths, families, shapes, groups="auto", seed=None,
         )
     if isinstance(groups, (int, np.integer)):
         return _random_groups(len(paths), int(groups), seed)
-    if groups == "auto":
-        sizes = [int(np.prod(shape)) for shape in shapes]
-        return _auto_groups(list(families), sizes, bank_entries)
     if groups == "single":
         return [0] * len(paths)
     if groups == "type":
@@ -57,26 +57,81 @@ def assign_groups(paths, families, shapes, groups="auto", seed=None,
     )
 
 
-def _auto_groups(families, sizes, bank_entries):
-    """One group per layer family, none starved.
+class FixedGrouping:
+    """One group id per weight, at every budget."""
+
+    def __init__(self, group_ids):
+        self.group_ids = list(group_ids)
+
+    def candidates(self, bank_entries):
+        """The group ids to try for a bank of about `bank_entries` entries."""
+        return [self.group_ids]
+
+    def every_candidate(self):
+        """Every list of group ids `candidates` can give."""
+        return [self.group_ids]
+
+    @property
+    def fewest_groups(self):
+        return len(set(self.group_ids))
+
+    def describe(self, group_ids):
+        count = len(set(group_ids))
+        return f"{count} parameter group{'s' if count > 1 else ''}"
+
+
+class AutoGrouping:
+    """`groups="auto"`: one group per layer family, none starved.
 
     The planner gives each group a slice in proportion to its full-size
     weights. A family whose slice would hold fewer than `MIN_GROUP_ENTRIES`
     entries (a classifier layer beside a convolutional body, at a low
     budget) would generate its weights from a sliver, so it joins the group
-    of the family with the most weights instead. Merging a family changes no
-    other family's slice, so one pass decides every family.
+    of the family with the most weights. Starved families are the smallest
+    ones, and merging a family changes no other family's slice, so the
+    grouping for a budget is the family grouping with its `k` smallest
+    families merged into the largest. Where that grouping cannot spend the
+    budget exactly (each group's learned generation parameters cost
+    entries), the next smallest family merges too, down to one group, so
+    `"auto"` spends every budget one group can.
+
+    Args:
+        families: Layer family of each weight.
+        sizes: Entries of each weight.
     """
-    totals = {}
-    for family, size in zip(families, sizes):
-        totals[family] = totals.get(family, 0) + size
-    largest = max(totals, key=lambda family: (totals[family], family))
-    full = sum(totals.values())
-    starved = {
-        family for family, total in totals.items()
-        if max(bank_entries, 0) * total < MIN_GROUP_ENTRIES * full
-    }
-    return [largest if family in starved else family for family in families]
+
+    fewest_groups = 1
+
+    def __init__(self, families, sizes):
+        totals = {}
+        for family, size in zip(families, sizes):
+            totals[family] = totals.get(family, 0) + size
+        self.full_size = sum(totals.values())
+        # Smallest first; the largest family absorbs the others.
+        self.order = sorted(totals, key=lambda family: (totals[family], family))
+        self.totals = totals
+        largest = self.order[-1]
+        self.levels = [
+            [largest if family in self.order[:merged] else family for family in families]
+            for merged in range(len(self.order))
+        ]
+
+    def starved(self, bank_entries):
+        """How many families would get fewer than `MIN_GROUP_ENTRIES` entries."""
+        return sum(
+            max(bank_entries, 0) * self.totals[family] < MIN_GROUP_ENTRIES * self.full_size
+            for family in self.order[:-1]
+        )
+
+    def candidates(self, bank_entries):
+        """The group ids to try for a bank of about `bank_entries` entries."""
+        return self.levels[self.starved(bank_entries):]
+
+    def every_candidate(self):
+        return list(self.levels)
+
+    def describe(self, group_ids):
+        return "groups='auto'"
 
 
 def _random_groups(count, num_groups, seed):

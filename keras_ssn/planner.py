@@ -12,6 +12,7 @@ import functools
 import math
 
 from keras_ssn.budget import budget_error
+from keras_ssn.mapping import FixedGrouping
 from keras_ssn.generation import COMBINE
 from keras_ssn.methods import EmbeddedAverage
 from keras_ssn.methods import combination
@@ -28,7 +29,7 @@ _MAX_FIT_ROUNDS = 8
 
 def plan_sharing(
     weights,
-    group_ids,
+    grouping,
     unshared_params,
     budget,
     max_templates=8,
@@ -47,7 +48,10 @@ def plan_sharing(
 
     Args:
         weights: List of `SharedWeight`, one per shared layer.
-        group_ids: List of group ids, one per weight.
+        grouping: A `FixedGrouping` or `AutoGrouping`
+            (`keras_ssn.mapping`), or a list of group ids, one per weight.
+            The first of its candidates for the budget that spends it
+            exactly is used.
         unshared_params: Trainable parameters outside the bank.
         budget: Exact trainable parameter count to reach.
         max_templates: Largest number of templates one layer may combine.
@@ -62,52 +66,48 @@ def plan_sharing(
 
     Returns:
         A `SharingPlan`.
-    """
-    members = _group_members(group_ids)
-    full_sizes = [sum(weights[i].size for i in m) for m in members]
-    settle = functools.partial(
-        _settle, weights, members, full_sizes, max_templates, share, upsample
-    )
 
-    def settled(candidate):
+    Raises:
+        BudgetError: No candidate spends `budget`; it names the exact
+            smallest and largest budgets some candidate spends.
+    """
+    if not hasattr(grouping, "candidates"):
+        grouping = FixedGrouping(grouping)
+    settlers = {}
+
+    def settle(group_ids, candidate):
         """Template counts and slice sizes that spend `candidate`, or `None`."""
+        key = tuple(group_ids)
+        if key not in settlers:
+            members = _group_members(group_ids)
+            settlers[key] = (members, functools.partial(
+                _settle, weights, members, [sum(weights[i].size for i in m) for m in members],
+                max_templates, share, upsample,
+            ))
+        members, settle_members = settlers[key]
         available = candidate - unshared_params
         if available < len(members):
             return None
         try:
-            return settle(available)
+            return settle_members(available)
         except ValueError:
             return None
 
-    result = settled(budget)
-    if result is None:
-        largest = largest_budget(
-            weights, members, unshared_params, max_templates, share
+    def first_fitting(candidate):
+        for group_ids in grouping.candidates(candidate - unshared_params):
+            result = settle(group_ids, candidate)
+            if result is not None:
+                return group_ids, result
+        return None
+
+    found = first_fitting(budget)
+    if found is None:
+        raise _budget_error(
+            budget, grouping, first_fitting, weights, unshared_params,
+            max_templates, share, upsample,
         )
-        raise budget_error(
-            budget,
-            lambda candidate: settled(candidate) is not None,
-            below=unshared_params + len(members) - 1,
-            above=largest + 1,
-            options=(
-                f"{len(members)} parameter group{'s' if len(members) > 1 else ''}, "
-                f"share={share!r}, "
-                f"upsample={upsample!r}, max_templates={max_templates}"
-            ),
-            advice={
-                "below": (
-                    f"The weights that layers keep ({unshared_params:,}: biases, "
-                    "normalization layers, excluded and unsupported layers) "
-                    "count toward every budget; excluding fewer layers lowers "
-                    "the minimum."
-                ),
-                "above": (
-                    f"A larger max_templates (now {max_templates}) lets each "
-                    "layer mix more templates and so read a larger bank."
-                ),
-            },
-        )
-    templates, sizes = result
+    group_ids, (templates, sizes) = found
+    members = _group_members(group_ids)
     groups, specs = _place_templates(
         weights, members, sizes, templates, share, upsample, placement
     )
@@ -126,6 +126,39 @@ def plan_sharing(
             f"{budget}. Please report it with the model and options."
         )
     return plan
+
+
+def _budget_error(budget, grouping, first_fitting, weights, unshared_params,
+                  max_templates, share, upsample):
+    """The `BudgetError` naming the exact range of budgets `grouping` spends."""
+    largest = max(
+        largest_budget(weights, _group_members(group_ids), unshared_params,
+                       max_templates, share)
+        for group_ids in grouping.every_candidate()
+    )
+    described = grouping.describe(grouping.candidates(budget - unshared_params)[0])
+    return budget_error(
+        budget,
+        lambda candidate: first_fitting(candidate) is not None,
+        below=unshared_params + grouping.fewest_groups - 1,
+        above=largest + 1,
+        options=(
+            f"{described}, share={share!r}, "
+            f"upsample={upsample!r}, max_templates={max_templates}"
+        ),
+        advice={
+            "below": (
+                f"The weights that layers keep ({unshared_params:,}: biases, "
+                "normalization layers, excluded and unsupported layers) "
+                "count toward every budget; excluding fewer layers lowers "
+                "the minimum."
+            ),
+            "above": (
+                f"A larger max_templates (now {max_templates}) lets each "
+                "layer mix more templates and so read a larger bank."
+            ),
+        },
+    )
 
 
 def largest_budget(weights, members, unshared_params, max_templates, share="wavg"):

@@ -170,3 +170,21 @@ def test_generated_weights_start_with_the_layers_own_scale():
             generated = keras.ops.convert_to_numpy(layer.generate_weight())
             expected = np.std(keras.ops.convert_to_numpy(original.kernel))
             assert 0.6 < np.std(generated) / expected < 1.4
+
+
+@pytest.mark.parametrize("upsample", ["wavg", "mask"])
+def test_auto_groups_spend_every_budget_one_group_can(upsample):
+    """Where a family's own group would cost more learned parameters than the
+    budget leaves, "auto" merges it instead of refusing the budget."""
+    model = keras.Sequential([keras.Input((10,), dtype="int32"), keras.layers.Embedding(100, 16),
+                              keras.layers.LSTM(16), keras.layers.Dense(4)])
+    with pytest.raises(keras_ssn.BudgetError) as info:
+        keras_ssn.convert(model, 10, upsample=upsample)
+    smallest = info.value.smallest
+    single = keras_ssn.convert(model, smallest, upsample=upsample, groups="single")
+    for budget in (smallest, smallest + 50, smallest + 100):
+        small = keras_ssn.convert(model, budget, upsample=upsample)
+        assert keras_ssn.count_trainable(small) == budget
+    assert keras_ssn.count_trainable(single) == smallest
+    with pytest.raises(keras_ssn.BudgetError):
+        keras_ssn.convert(model, smallest - 1, upsample=upsample)

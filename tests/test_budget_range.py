@@ -9,6 +9,7 @@ from conftest import read_positions
 from hypothesis import strategies as st
 
 from keras_ssn import BudgetError
+from keras_ssn.mapping import AutoGrouping
 from keras_ssn.plan import SharedWeight
 from keras_ssn.planner import plan_sharing
 
@@ -19,11 +20,16 @@ SHAPES = st.lists(
 
 @st.composite
 def plans(draw):
-    """An architecture, a grouping, options and a budget anywhere around them."""
+    """An architecture, a grouping (fixed or "auto"), options and a budget
+    anywhere around them."""
     shapes = draw(SHAPES)
     weights = [SharedWeight(f"layer_{i}/kernel", s, 0.1) for i, s in enumerate(shapes)]
-    group_count = draw(st.integers(1, len(weights)))
-    group_ids = [draw(st.integers(0, group_count - 1)) for _ in weights]
+    if draw(st.booleans()):  # groups="auto": the grouping depends on the budget
+        families = [draw(st.sampled_from(["dense", "conv", "embedding"])) for _ in weights]
+        group_ids = AutoGrouping(families, [w.size for w in weights])
+    else:
+        group_count = draw(st.integers(1, len(weights)))
+        group_ids = [draw(st.integers(0, group_count - 1)) for _ in weights]
     unshared = draw(st.integers(0, 50))
     full = sum(w.size for w in weights)
     options = {
@@ -51,7 +57,7 @@ def assert_exact(result, budget):
         assert read.all()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plans())
 def test_a_budget_either_plans_exactly_or_names_exact_boundaries(case):
     weights, group_ids, unshared, budget, options = case

@@ -1,4 +1,5 @@
 import keras
+import numpy as np
 import pytest
 from conftest import MODELS
 
@@ -133,3 +134,23 @@ def test_an_unsupported_backend_is_refused(monkeypatch, tmp_path):
         keras_ssn.baselines.hashed(MODELS["mlp"](), 0.5)
     with pytest.raises(RuntimeError, match=message):
         keras.models.load_model(str(tmp_path / "m.keras"))
+
+
+@pytest.mark.parametrize("make", [keras_ssn.convert, keras_ssn.baselines.hashed])
+def test_seeds_are_ints_a_jax_key_can_hold(make):
+    model = MODELS["mlp"]()
+    with pytest.raises(ValueError, match=r"seed must be between 0 and 2,147,483,647 "
+                                         r"\(2\*\*31 - 1\); received -1\."):
+        make(model, 0.5, seed=-1)
+    with pytest.raises(ValueError, match="received 1099511627776"):
+        make(model, 0.5, seed=2**40)
+    with pytest.raises(TypeError, match="seed must be an int or None; received 2.5"):
+        make(model, 0.5, seed=2.5)
+    small = make(model, 0.5, seed=np.int64(3))
+    assert keras_ssn.count_trainable(small) == round(0.5 * keras_ssn.count_trainable(model))
+
+
+def test_a_hashed_model_without_a_seed_records_the_one_it_drew():
+    small = keras_ssn.baselines.hashed(MODELS["mlp"](), 0.5, seed=None)
+    seeds = {spec.hashing[0] for spec in small.sharing_plan.weights.values()}
+    assert len(seeds) == 1 and 0 <= seeds.pop() <= 2**31 - 1

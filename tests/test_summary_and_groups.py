@@ -51,7 +51,8 @@ def test_auto_groups_join_a_starved_family_to_the_largest():
     paths = ["a", "b", "c", "d"]
 
     def groups(bank_entries):
-        return assign_groups(paths, families, shapes, "auto", bank_entries=bank_entries)
+        grouping = assign_groups(paths, families, shapes, "auto")
+        return grouping.candidates(bank_entries)[0]
 
     assert groups(3200) == ["dense", "conv", "dense", "embedding"]  # 32 entries: its own
     assert groups(3199) == ["dense", "conv", "dense", "dense"]  # 31.99: joins
