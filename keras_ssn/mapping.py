@@ -30,7 +30,7 @@ def assign_groups(paths, families, shapes, groups="auto", seed=None,
         A `Grouping`: an `AutoGrouping` for `"auto"`, else a
         `FixedGrouping` of one group id per weight.
     """
-    if isinstance(groups, str) and groups == "auto":
+    if groups == "auto":
         return AutoGrouping(families, [int(np.prod(shape)) for shape in shapes])
     return FixedGrouping(_group_ids(paths, families, shapes, groups, seed, layer_paths))
 
@@ -75,8 +75,8 @@ class FixedGrouping:
     def fewest_groups(self):
         return len(set(self.group_ids))
 
-    def describe(self, group_ids):
-        count = len(set(group_ids))
+    def describe(self):
+        count = self.fewest_groups
         return f"{count} parameter group{'s' if count > 1 else ''}"
 
 
@@ -130,7 +130,7 @@ class AutoGrouping:
     def every_candidate(self):
         return list(self.levels)
 
-    def describe(self, group_ids):
+    def describe(self):
         return "groups='auto'"
 
 

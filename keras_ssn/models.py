@@ -29,6 +29,7 @@ from keras_ssn.layer_paths import walk_layers
 from keras_ssn.layers import GENERATION_PARAM_NAMES
 from keras_ssn.layers import SharedContainerMixin
 from keras_ssn.layers import is_shared
+from keras_ssn.layers.base import become
 from keras_ssn.layers.base import refuse_quantization
 from keras_ssn.plan import DamagedPlanError
 from keras_ssn.plan import SharingPlan
@@ -250,8 +251,6 @@ def finish_clone(source, clone):
     """
     if not isinstance(source, BankOwnerMixin):
         return clone
-    from keras_ssn.layers.base import become
-
     bank = source.bank
     if not any(layer.attached_bank() is bank for layer in _shared_layers_of(clone)):
         bank = keras.saving.deserialize_keras_object(

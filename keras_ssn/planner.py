@@ -136,14 +136,13 @@ def _budget_error(budget, grouping, first_fitting, weights, unshared_params,
                        max_templates, share)
         for group_ids in grouping.every_candidate()
     )
-    described = grouping.describe(grouping.candidates(budget - unshared_params)[0])
     return budget_error(
         budget,
         lambda candidate: first_fitting(candidate) is not None,
         below=unshared_params + grouping.fewest_groups - 1,
         above=largest + 1,
         options=(
-            f"{described}, share={share!r}, "
+            f"{grouping.describe()}, share={share!r}, "
             f"upsample={upsample!r}, max_templates={max_templates}"
         ),
         advice={
