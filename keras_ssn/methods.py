@@ -83,10 +83,12 @@ class Combination(GenerationMethod):
         if templates.shape[0] == 1 and parameters is None:
             return templates[0] * scale
         coefficients = self.coefficients(parameters, templates.shape[0]) * scale
-        # A broadcast multiply and a sum over templates, not a (1, K) @ (K, n)
-        # matmul: XLA fuses it with the reads, and the gradient with respect
-        # to the bank with the accumulation into the bank.
-        return ops.sum(ops.transpose(coefficients) * templates, axis=0)
+        # A (1, K) @ (K, n) matmul rather than a broadcast multiply and a
+        # sum over templates: XLA's CPU backend materializes the broadcast
+        # coefficients, K times the weight, for the sum and its gradient
+        # (measured on 64 x Dense(512) at budget 1.0: 1.30x the bytes
+        # accessed and 1.48x the temp buffers of the matmul).
+        return ops.matmul(coefficients, templates)[0]
 
 
 class WeightedAverage(Combination):
