@@ -6,14 +6,15 @@ with one option changed at a time from `convert()`'s defaults, from the
 defaults with one group (`--base single`) or from the paper's settings
 (`--base paper`: one group, `upsample="inter"`): every `share`, every
 `upsample`, every grouping (auto, single, type, shape, 2 random groups, 2
-learned groups), every placement and template caps of 1, 2, 4
-and 8. Each run is repeated over
+learned groups), every placement, every template rule and template caps
+of 1, 2, 4 and 8. Each run is repeated over
 seeds; the script prints a Markdown table of the task's metric (mean ±
 standard deviation) and writes every run to a JSON file.
 
     python -m benchmarks.ablation [--task mnist1d_cnn] [--base defaults|single|paper]
         [--budgets 0.1 0.01] [--seeds 0 1 2] [--epochs N]
-        [--options share upsample groups placement max_templates] [--out ablation.json]
+        [--options share upsample groups placement templates max_templates]
+        [--out ablation.json]
 """
 
 import argparse
@@ -36,6 +37,7 @@ VALUES = {
     "upsample": ("inter", "repeat", "mask", "wavg"),
     "groups": ("auto", "single", "type", "shape", 2, "learned"),
     "placement": ("consecutive", "sliding", "rows"),
+    "templates": ("auto", "fit", "fewest"),
     "max_templates": (1, 2, 4, 8),
 }
 LEARNED_GROUPS = 2

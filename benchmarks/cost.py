@@ -8,7 +8,8 @@ peak host memory (RSS) and median step time under `jit_compile=True`, each
 model in its own process.
 
     KERAS_BACKEND=jax python -m benchmarks.cost [--models dense64 wrn16_4]
-        [--budgets 0.01 0.1 1 4] [--placement rows] [--timing] [--out FILE]
+        [--budgets 0.01 0.1 1 4] [--placement rows] [--templates fewest]
+        [--timing] [--out FILE]
 
 `--timing` also runs on TensorFlow (`KERAS_BACKEND=tensorflow`), whose
 compiled step XLA does not expose; the XLA figures need JAX.
@@ -129,20 +130,20 @@ def compiled_step_cost(model, x, y):
     }
 
 
-def build(name, budget, placement="consecutive"):
-    """The plain model (`budget` None) or its conversion, compiled."""
+def build(name, budget, options=None):
+    """The plain model (`budget` None) or its conversion with `options`, compiled."""
     keras.utils.set_random_seed(0)
     model = MODELS[name][0]()
     if budget is not None:
-        model = keras_ssn.convert(model, budget, seed=0, placement=placement)
+        model = keras_ssn.convert(model, budget, seed=0, **(options or {}))
     return compile_for_training(model)
 
 
-def xla_figures(name, budgets, placement="consecutive"):
+def xla_figures(name, budgets, options=None):
     """XLA figures of the plain model and each conversion, with ratios."""
     records = {}
     for budget in [None, *budgets]:
-        model = build(name, budget, placement)
+        model = build(name, budget, options)
         x, y = batch(model, MODELS[name][1])
         label = "plain" if budget is None else f"ssn_{budget:g}"
         records[label] = {"trainable": keras_ssn.count_trainable(model),
@@ -155,10 +156,10 @@ def xla_figures(name, budgets, placement="consecutive"):
     return records
 
 
-def time_one(name, label, steps=20, warmup=3, placement="consecutive"):
+def time_one(name, label, steps=20, warmup=3, options=None):
     """Median step time and peak RSS of one model, in this process."""
     budget = None if label == "plain" else float(label.removeprefix("ssn_"))
-    model = build(name, budget, placement)
+    model = build(name, budget, options)
     x, y = batch(model, MODELS[name][1])
     for _ in range(warmup):
         model.train_on_batch(x, y)
@@ -173,12 +174,14 @@ def time_one(name, label, steps=20, warmup=3, placement="consecutive"):
     }
 
 
-def timing(name, budgets, steps, placement="consecutive"):
+def timing(name, budgets, steps, options=None):
     """Runs `time_one` for every model in a fresh process of its own."""
     records = {}
     for label in ["plain"] + [f"ssn_{b:g}" for b in budgets]:
         command = [sys.executable, "-m", "benchmarks.cost", "--time-only", label,
-                   "--models", name, "--steps", str(steps), "--placement", placement]
+                   "--models", name, "--steps", str(steps)]
+        for option, value in (options or {}).items():
+            command += [f"--{option}", value]
         output = subprocess.run(command, check=True, capture_output=True, text=True)
         records[label] = json.loads(output.stdout.strip().splitlines()[-1])
     plain = records["plain"]["median_step_seconds"]
@@ -195,26 +198,28 @@ def main(argv=None):
     parser.add_argument("--timing", action="store_true",
                         help="also peak RSS and step time, one process per model")
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--placement", default="consecutive",
-                        help="convert()'s placement for the SSN models")
+    parser.add_argument("--placement", help="convert()'s placement for the SSN models")
+    parser.add_argument("--templates", help="convert()'s templates for the SSN models")
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument("--time-only", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    options = {option: getattr(args, option) for option in ("placement", "templates")
+               if getattr(args, option) is not None}
     if args.time_only:
         print(json.dumps(
-            time_one(args.models[0], args.time_only, args.steps, placement=args.placement)
+            time_one(args.models[0], args.time_only, args.steps, options=options)
         ))
         return None
     result = {"backend": keras.backend.backend(), "keras": keras.__version__,
-              "placement": args.placement,
+              "options": options,
               "machine": platform.processor() or platform.machine(),
               "cpus": os.cpu_count(), "models": {}}
     for name in args.models:
         entry = {"batch": MODELS[name][1]}
         if keras.backend.backend() == "jax":
-            entry["xla"] = xla_figures(name, args.budgets, args.placement)
+            entry["xla"] = xla_figures(name, args.budgets, options)
         if args.timing:
-            entry["timing"] = timing(name, args.budgets, args.steps, args.placement)
+            entry["timing"] = timing(name, args.budgets, args.steps, options)
         result["models"][name] = entry
         print(json.dumps({name: entry}), flush=True)
     if args.out:

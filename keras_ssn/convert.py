@@ -27,6 +27,7 @@ from keras_ssn.models import BankOwnerMixin
 from keras_ssn.models import SharedModel
 from keras_ssn.models import shared_model_class
 from keras_ssn.planner import PLACEMENTS
+from keras_ssn.planner import TEMPLATE_COUNTS
 from keras_ssn.planner import plan_sharing
 from keras_ssn.selection import UnsupportedLayerError  # noqa: F401 (re-exported)
 from keras_ssn.selection import find_shareable
@@ -44,6 +45,7 @@ def convert(
     groups="auto",
     share="wavg",
     upsample="repeat",
+    templates="auto",
     max_templates=8,
     placement="consecutive",
     exclude=None,
@@ -93,6 +95,18 @@ def convert(
             `"mask"` (the tiling with a learned mask value per copy) or
             `"wavg"` (chunks that are learned mixes of the two halves of the
             slice). `docs/results.md` compares them.
+        templates: How many templates a layer mixes: `"fit"` (as many
+            copies of its weight as its group's slice holds, up to
+            `max_templates`, as in the paper's code; a train step reads
+            that many times the weight), `"fewest"` (as many as the slice
+            holds copies of all its group's weights, at least one: below a
+            100% budget each weight is one window of the slice, above it
+            the budget's multiple; a step reads about what the plain
+            model's reads) or `"auto"` (`"fit"` in groups whose slice is
+            smaller than their weights, `"fewest"` in the others). Layers
+            then get more templates, largest first, until every bank entry
+            is read. `docs/results.md` measures what each costs and
+            trains to.
         max_templates: Most templates one layer combines.
         placement: Where layers read their group's slice: `"consecutive"`
             (each layer reads on from where the previous one stopped,
@@ -131,7 +145,7 @@ def convert(
         UnsupportedLayerError: With `strict=True`, a layer cannot be shared.
     """
     check_model(model)
-    _check_options(share, upsample, max_templates, placement)
+    _check_options(share, upsample, templates, max_templates, placement)
     seed = checked_seed(seed)
     original = count_trainable(model)
     target = resolve_budget(budget, original)
@@ -160,6 +174,7 @@ def convert(
             grouping,
             unshared_params=unshared_params,
             budget=target,
+            templates=templates,
             max_templates=max_templates,
             share=share,
             upsample=upsample,
@@ -297,12 +312,16 @@ def checked_seed(seed):
     return int(seed)
 
 
-def _check_options(share, upsample, max_templates, placement):
+def _check_options(share, upsample, templates, max_templates, placement):
     if share not in SHARE_METHODS:
         raise ValueError(f"share must be one of {SHARE_METHODS}; received {share!r}.")
     if upsample not in UPSAMPLE_METHODS:
         raise ValueError(
             f"upsample must be one of {UPSAMPLE_METHODS}; received {upsample!r}."
+        )
+    if templates not in TEMPLATE_COUNTS:
+        raise ValueError(
+            f"templates must be one of {tuple(TEMPLATE_COUNTS)}; received {templates!r}."
         )
     if placement not in PLACEMENTS:
         raise ValueError(

@@ -32,6 +32,7 @@ def plan_sharing(
     grouping,
     unshared_params,
     budget,
+    templates="auto",
     max_templates=8,
     share="wavg",
     upsample="repeat",
@@ -54,6 +55,10 @@ def plan_sharing(
             exactly is used.
         unshared_params: Trainable parameters outside the bank.
         budget: Exact trainable parameter count to reach.
+        templates: How many templates a layer starts from, a key of
+            `TEMPLATE_COUNTS`: `"auto"`, `"fit"` or `"fewest"`. Layers
+            then get more, largest first, until their group reads every
+            entry of its slice.
         max_templates: Largest number of templates one layer may combine.
         share: Template combination method.
         upsample: Upsampling method.
@@ -82,7 +87,7 @@ def plan_sharing(
             members = _group_members(group_ids)
             settlers[key] = (members, functools.partial(
                 _settle, weights, members, [sum(weights[i].size for i in m) for m in members],
-                max_templates, share, upsample,
+                max_templates, share, upsample, TEMPLATE_COUNTS[templates],
             ))
         members, settle_members = settlers[key]
         available = candidate - unshared_params
@@ -104,7 +109,7 @@ def plan_sharing(
     if found is None:
         raise _budget_error(
             budget, grouping, first_fitting, weights, unshared_params,
-            max_templates, share, upsample,
+            max_templates, share, upsample, templates,
         )
     group_ids, (templates, sizes) = found
     members = _group_members(group_ids)
@@ -129,7 +134,7 @@ def plan_sharing(
 
 
 def _budget_error(budget, grouping, first_fitting, weights, unshared_params,
-                  max_templates, share, upsample):
+                  max_templates, share, upsample, templates):
     """The `BudgetError` naming the exact range of budgets `grouping` spends."""
     largest = max(
         largest_budget(weights, _group_members(group_ids), unshared_params,
@@ -142,8 +147,8 @@ def _budget_error(budget, grouping, first_fitting, weights, unshared_params,
         below=unshared_params + grouping.fewest_groups - 1,
         above=largest + 1,
         options=(
-            f"{grouping.describe()}, share={share!r}, "
-            f"upsample={upsample!r}, max_templates={max_templates}"
+            f"{grouping.describe()}, share={share!r}, upsample={upsample!r}, "
+            f"templates={templates!r}, max_templates={max_templates}"
         ),
         advice={
             "below": (
@@ -215,16 +220,56 @@ def _group_of(members, count):
     return owner
 
 
-def _initial_templates(weight_size, group_size, max_templates):
-    """The paper's choice: as many full copies as fit, capped."""
-    return max(1, min(max_templates, group_size // weight_size))
+def fewest_templates(weight_size, slice_size, group_weights_size, max_templates):
+    """As many templates as the slice holds copies of all its group's weights.
+
+    Every layer of a group starts from the same count: one below a 100%
+    budget (a layer's weight is one window of the slice), the budget's
+    multiple above it. A train step then reads about what the plain model's
+    reads (see `docs/results.md`).
+    """
+    return max(1, min(max_templates, slice_size // group_weights_size))
 
 
-def _settle(weights, members, full_sizes, max_templates, share, upsample, available):
-    """Template counts and slice sizes that spend `available` exactly."""
+def fitting_templates(weight_size, slice_size, group_weights_size, max_templates):
+    """The paper's code: as many full copies of the layer's weight as fit.
+
+    In a group of many layers each then mixes up to `max_templates`
+    templates at any budget, and a train step reads that many times its
+    weight.
+    """
+    return max(1, min(max_templates, slice_size // weight_size))
+
+
+def auto_templates(weight_size, slice_size, group_weights_size, max_templates):
+    """`fitting_templates` where the slice is smaller than its group's weights.
+
+    Below a 100% budget, mixing every copy that fits trains better than one
+    window per layer; from 100% up, the fewest templates train as well or
+    better and cost far less (`docs/method.md`, "How the defaults were
+    chosen").
+    """
+    if slice_size < group_weights_size:
+        return fitting_templates(weight_size, slice_size, group_weights_size, max_templates)
+    return fewest_templates(weight_size, slice_size, group_weights_size, max_templates)
+
+
+# The rules `plan_sharing(templates=...)` takes for a layer's first count
+# of templates, by name.
+TEMPLATE_COUNTS = {
+    "auto": auto_templates, "fit": fitting_templates, "fewest": fewest_templates,
+}
+
+
+def _settle(weights, members, full_sizes, max_templates, share, upsample, count,
+            available):
+    """Template counts and slice sizes that spend `available` exactly.
+
+    `count` is a rule of `TEMPLATE_COUNTS`.
+    """
     estimate = split_proportionally(available, full_sizes)
     templates = [
-        _initial_templates(w.size, estimate[g], max_templates)
+        count(w.size, estimate[g], full_sizes[g], max_templates)
         for w, g in zip(weights, _group_of(members, len(weights)))
     ]
     settle = functools.partial(

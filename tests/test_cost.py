@@ -48,26 +48,27 @@ def test_temp_bytes_do_not_grow_with_the_bank_at_a_fixed_depth():
     assert step_temp_bytes(16, 16) <= 1.1 * step_temp_bytes(16, 8) + WEIGHT_BYTES
 
 
-def step_cost(depth, bank_copies, placement):
+def step_cost(depth, bank_copies, placement, templates="fewest"):
     """XLA's figures for a depth-`depth` stack whose bank holds `bank_copies` weights."""
     model = dense_stack(depth, WIDTH)
     shared = depth * WIDTH * WIDTH + WIDTH * 10
     unshared = keras_ssn.count_trainable(model) - shared
     small = keras_ssn.convert(
         model, unshared + bank_copies * WIDTH * WIDTH + 8 * (depth + 1),
-        placement=placement, seed=0,
+        placement=placement, templates=templates, seed=0,
     )
     x, y = batch(small, 32)
     return compiled_step_cost(compile_for_training(small), x, y)
 
 
 def test_rows_placement_reads_a_low_budget_bank_once():
-    # 16 layers share a bank of 3 weights and each mixes 3 templates: with
+    # 16 layers share a bank of 3 weights and each mixes 3 templates
+    # (templates="fit"): with
     # consecutive placement every layer reads its own 3 templates, with
     # rows placement one matmul reads the 3 rows once for all layers
     # (measured: 0.54 times the bytes of consecutive placement).
-    consecutive = step_cost(16, 3, "consecutive")
-    rows = step_cost(16, 3, "rows")
+    consecutive = step_cost(16, 3, "consecutive", "fit")
+    rows = step_cost(16, 3, "rows", "fit")
     plain = compiled_step_cost(
         compile_for_training(dense_stack(16, WIDTH)), *batch(dense_stack(16, WIDTH), 32)
     )

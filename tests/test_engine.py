@@ -116,7 +116,7 @@ def test_rows_placement_mixes_shared_rows_with_one_matmul():
     model = keras.Sequential(
         [keras.Input((16,))] + [keras.layers.Dense(16, use_bias=False) for _ in range(6)]
     )
-    small = keras_ssn.convert(model, 640, placement="rows", seed=0)
+    small = keras_ssn.convert(model, 640, placement="rows", templates="fit", seed=0)
     plan = small.sharing_plan
     (group,) = plan.groups
     specs = [plan.weights[p] for p in group.weights]

@@ -135,7 +135,7 @@ def test_wavg_upsampling_mixes_the_two_halves_of_the_slice():
 
 
 def test_emb_projects_layer_embeddings_through_a_shared_group_map():
-    small = keras_ssn.convert(mlp(), 3.0, share="emb", seed=0)
+    small = keras_ssn.convert(mlp(), 3.0, share="emb", templates="fit", seed=0)
     plan = small.sharing_plan
     (group,) = plan.groups
     start, dim, templates = group.coefficient_map
@@ -195,7 +195,7 @@ def test_weight_decay_skips_every_generation_parameter():
 
 def test_summary_names_each_layers_method():
     small = keras_ssn.convert(MODELS["nested"](), 0.3, groups="type", share="emb",
-                              upsample="mask")
+                              upsample="mask", templates="fit")
     lines = []
     report = keras_ssn.summary(small, print_fn=lines.append)
     methods = {e.method for g in report.groups for e in g.entries}

@@ -1,0 +1,76 @@
+"""How many templates each layer mixes: `convert(templates=...)`."""
+
+import keras
+import numpy as np
+import pytest
+from test_budget import bank_coverage
+
+import keras_ssn
+
+
+def stack(depth=16, width=64):
+    return keras.Sequential(
+        [keras.Input((width,))]
+        + [keras.layers.Dense(width, use_bias=False) for _ in range(depth)]
+    )
+
+
+def kernel_templates(model):
+    plan = model.sharing_plan
+    return [plan.weights[path].templates for group in plan.groups for path in group.weights]
+
+
+@pytest.mark.parametrize("budget, expected", [(0.1, {1}), (0.5, {1}), (1.0, {1})])
+def test_fewest_reads_one_window_per_layer_up_to_the_whole_model(budget, expected):
+    small = keras_ssn.convert(stack(), budget, templates="fewest", seed=0)
+    assert set(kernel_templates(small)) == expected
+    # Without coefficients the bank is the whole budget, and every entry is read.
+    assert small.sharing_plan.bank_size == round(budget * 16 * 64 * 64)
+    assert all(bank_coverage(small.sharing_plan))
+
+
+def test_fewest_takes_the_budgets_multiple_above_the_whole_model():
+    small = keras_ssn.convert(stack(), 4.0, templates="fewest", seed=0)
+    counts = kernel_templates(small)
+    # 4 copies of every weight, and one more template on the layers that
+    # read what the coefficients leave over 4 copies.
+    assert set(counts) <= {4, 5} and counts.count(4) >= 14
+    assert keras_ssn.count_trainable(small) == 4 * 16 * 64 * 64
+    assert all(bank_coverage(small.sharing_plan))
+
+
+def test_fit_mixes_every_copy_that_fits_up_to_max_templates():
+    assert set(kernel_templates(keras_ssn.convert(stack(), 1.0, templates="fit"))) == {8}
+    small = keras_ssn.convert(stack(), 0.1, templates="fit", max_templates=3)
+    assert set(kernel_templates(small)) == {1}  # 1.6 copies of a weight fit
+    small = keras_ssn.convert(stack(), 0.5, templates="fit", max_templates=3)
+    assert set(kernel_templates(small)) == {3}
+
+
+def test_one_template_is_a_scaled_window_of_the_slice():
+    small = keras_ssn.convert(stack(depth=4), 0.5, templates="fewest", seed=0)
+    bank = keras.ops.convert_to_numpy(small.bank.entries)
+    for layer in small.layers:
+        spec = layer.sharing["kernel"]
+        window = bank[spec.start + (spec.offset + np.arange(spec.weight_size)) % spec.size]
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(layer.kernel).reshape(-1), spec.scale * window,
+            rtol=1e-6,
+        )
+        assert layer.coefficients == {"kernel": None}
+
+
+@pytest.mark.parametrize("budget, expected", [
+    (0.1, {1}),  # 1.6 copies of a weight fit in the slice
+    (0.5, {7}),  # 8 weights' worth less the coefficients: mix the 7 that fit
+    (0.99, {8}),
+    (1.0, {1}),  # the slice holds every weight once: one window each
+    (2.0, {2}),
+])
+def test_auto_fits_below_the_whole_model_and_takes_the_fewest_from_it(budget, expected):
+    assert set(kernel_templates(keras_ssn.convert(stack(), budget, seed=0))) == expected
+
+
+def test_unknown_template_rule_raises():
+    with pytest.raises(ValueError, match=r"templates must be one of \('auto', 'fit', 'fewest'\)"):
+        keras_ssn.convert(stack(), 0.5, templates="many")
