@@ -117,7 +117,8 @@ def convert(
             with its own coefficients: a train step then reads the slice
             once instead of every layer's templates, which makes low
             budgets cheaper; see `WeightSpec.ring`). `upsample="inter"`
-            with the default placement reproduces the paper's settings.
+            and `templates="fit"` with the default placement reproduce
+            the paper's settings.
         exclude: Layers to keep unshared: a layer name, a layer path (as
             `summary()` prints it), a regular expression that fully matches
             a name or a path, a list of those, or a predicate that takes a

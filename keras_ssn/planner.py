@@ -220,18 +220,23 @@ def _group_of(members, count):
     return owner
 
 
-def fewest_templates(weight_size, slice_size, group_weights_size, max_templates):
-    """As many templates as the slice holds copies of all its group's weights.
+# A template rule takes a layer's weight size, its group's slice size, how
+# many whole copies of all shared weights the budget holds (`copies`, 0
+# below a 100% budget) and the cap, and returns the layer's first count.
 
-    Every layer of a group starts from the same count: one below a 100%
-    budget (a layer's weight is one window of the slice), the budget's
+
+def fewest_templates(weight_size, slice_size, copies, max_templates):
+    """One template per copy of the shared weights the budget holds.
+
+    Every layer starts from the same count: one below a 100% budget (a
+    layer's weight is one window of its group's slice), the budget's whole
     multiple above it. A train step then reads about what the plain model's
     reads (see `docs/results.md`).
     """
-    return max(1, min(max_templates, slice_size // group_weights_size))
+    return max(1, min(max_templates, copies))
 
 
-def fitting_templates(weight_size, slice_size, group_weights_size, max_templates):
+def fitting_templates(weight_size, slice_size, copies, max_templates):
     """The paper's code: as many full copies of the layer's weight as fit.
 
     In a group of many layers each then mixes up to `max_templates`
@@ -241,17 +246,15 @@ def fitting_templates(weight_size, slice_size, group_weights_size, max_templates
     return max(1, min(max_templates, slice_size // weight_size))
 
 
-def auto_templates(weight_size, slice_size, group_weights_size, max_templates):
-    """`fitting_templates` where the slice is smaller than its group's weights.
+def auto_templates(weight_size, slice_size, copies, max_templates):
+    """`fitting_templates` below a 100% budget, `fewest_templates` from it up.
 
-    Below a 100% budget, mixing every copy that fits trains better than one
-    window per layer; from 100% up, the fewest templates train as well or
-    better and cost far less (`docs/method.md`, "How the defaults were
-    chosen").
+    Below 100%, mixing every copy that fits trains better than one window
+    per layer; from 100% up, the fewest templates train as well or better
+    and cost far less (`docs/results.md`, "Template rule").
     """
-    if slice_size < group_weights_size:
-        return fitting_templates(weight_size, slice_size, group_weights_size, max_templates)
-    return fewest_templates(weight_size, slice_size, group_weights_size, max_templates)
+    rule = fitting_templates if copies < 1 else fewest_templates
+    return rule(weight_size, slice_size, copies, max_templates)
 
 
 # The rules `plan_sharing(templates=...)` takes for a layer's first count
@@ -268,8 +271,9 @@ def _settle(weights, members, full_sizes, max_templates, share, upsample, count,
     `count` is a rule of `TEMPLATE_COUNTS`.
     """
     estimate = split_proportionally(available, full_sizes)
+    copies = available // sum(full_sizes)
     templates = [
-        count(w.size, estimate[g], full_sizes[g], max_templates)
+        count(w.size, estimate[g], copies, max_templates)
         for w, g in zip(weights, _group_of(members, len(weights)))
     ]
     settle = functools.partial(

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from conftest import MODELS
 from test_budget import bank_coverage
 
 import keras_ssn
@@ -69,6 +70,19 @@ def test_one_template_is_a_scaled_window_of_the_slice():
 ])
 def test_auto_fits_below_the_whole_model_and_takes_the_fewest_from_it(budget, expected):
     assert set(kernel_templates(keras_ssn.convert(stack(), budget, seed=0))) == expected
+
+
+@pytest.mark.parametrize("model_name", ["residual_cnn", "sequence", "nested"])
+def test_auto_takes_one_template_per_layer_at_the_models_size(model_name):
+    # The groups' slices are their weights' shares of the budget up to
+    # rounding: a slice one entry short of its weights keeps one template
+    # per layer (no switch to "fit"), a slice one entry over gets a second
+    # template on one layer to read it.
+    model = MODELS[model_name]()
+    plan = keras_ssn.convert(model, 1.0, seed=0).sharing_plan
+    counts = [spec.templates for spec in plan.weights.values()]
+    assert set(counts) <= {1, 2} and counts.count(2) <= len(plan.groups) - 1
+    assert all(bank_coverage(plan))
 
 
 def test_unknown_template_rule_raises():
