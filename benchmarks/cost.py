@@ -105,7 +105,9 @@ def compiled_step_cost(model, x, y):
 
     Returns:
         Dict with `flops`, `bytes_accessed` and `temp_bytes` (XLA's temporary
-        buffers, in bytes).
+        buffers, in bytes) of the step, and `optimizer_bytes_accessed`: the
+        bytes accessed by the optimizer's update alone (the variables'
+        values standing in for their gradients).
     """
     import jax
 
@@ -121,13 +123,22 @@ def compiled_step_cost(model, x, y):
         )
     )
     compiled = jax.jit(model.train_step).lower(state, (x, y)).compile()
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    cost = _cost(compiled)
+    trainable, _, optimizer_state, _ = state
+    update = jax.jit(model.optimizer.stateless_apply).lower(
+        optimizer_state, trainable, trainable
+    ).compile()
     return {
         "flops": float(cost["flops"]),
         "bytes_accessed": float(cost["bytes accessed"]),
         "temp_bytes": int(compiled.memory_analysis().temp_size_in_bytes),
+        "optimizer_bytes_accessed": float(_cost(update)["bytes accessed"]),
     }
+
+
+def _cost(compiled):
+    cost = compiled.cost_analysis()
+    return cost[0] if isinstance(cost, (list, tuple)) else cost
 
 
 def build(name, budget, options=None):

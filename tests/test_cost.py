@@ -75,3 +75,18 @@ def test_rows_placement_reads_a_low_budget_bank_once():
     assert rows["bytes_accessed"] <= 0.6 * consecutive["bytes_accessed"]
     assert rows["bytes_accessed"] <= 1.25 * plain["bytes_accessed"]  # measured: 1.15
     assert rows["temp_bytes"] <= consecutive["temp_bytes"]
+
+
+def test_a_step_at_the_models_size_reads_each_weight_once():
+    # At 100% the defaults give each layer one window of the bank (measured:
+    # 1.010x the plain step's flops, 1.31x its bytes); the paper's rule gives
+    # each of the 16 layers 8 templates (1.29x and 4.36x).
+    plain_model = dense_stack(16, WIDTH)
+    plain = compiled_step_cost(compile_for_training(plain_model), *batch(plain_model, 32))
+    costs = {}
+    for templates in ("auto", "fit"):
+        small = keras_ssn.convert(dense_stack(16, WIDTH), 1.0, templates=templates, seed=0)
+        costs[templates] = compiled_step_cost(compile_for_training(small), *batch(small, 32))
+    assert costs["auto"]["flops"] <= 1.05 * plain["flops"]
+    assert costs["auto"]["bytes_accessed"] <= 1.5 * plain["bytes_accessed"]
+    assert costs["fit"]["bytes_accessed"] >= 3 * costs["auto"]["bytes_accessed"]
