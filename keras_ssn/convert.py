@@ -98,15 +98,14 @@ def convert(
         templates: How many templates a layer mixes: `"fit"` (as many
             copies of its weight as its group's slice holds, up to
             `max_templates`, as in the paper's code; a train step reads
-            that many times the weight), `"fewest"` (as many as the slice
-            holds copies of all its group's weights, at least one: below a
-            100% budget each weight is one window of the slice, above it
-            the budget's multiple; a step reads about what the plain
-            model's reads) or `"auto"` (`"fit"` in groups whose slice is
-            smaller than their weights, `"fewest"` in the others). Layers
-            then get more templates, largest first, until every bank entry
-            is read. `docs/results.md` measures what each costs and
-            trains to.
+            that many times the weight), `"fewest"` (as many as the budget
+            left after the unshared weights holds whole copies of the
+            shared weights, at least one: below 100% each weight is one
+            window of its group's slice, at 400% four; a step reads about
+            what the plain model's reads) or `"auto"` (`"fit"` below 100%,
+            `"fewest"` from 100% up). Layers then get more templates,
+            largest first, until every bank entry is read.
+            `docs/results.md` measures what each costs and trains to.
         max_templates: Most templates one layer combines.
         placement: Where layers read their group's slice: `"consecutive"`
             (each layer reads on from where the previous one stopped,
