@@ -319,6 +319,12 @@ def _check_options(share, upsample, templates, max_templates, placement):
         raise ValueError(
             f"upsample must be one of {UPSAMPLE_METHODS}; received {upsample!r}."
         )
+    if not isinstance(templates, str):
+        raise TypeError(
+            f"templates must be one of {tuple(TEMPLATE_COUNTS)}, the rule for how "
+            f"many templates a layer mixes (max_templates caps the count); "
+            f"received {templates!r}."
+        )
     if templates not in TEMPLATE_COUNTS:
         raise ValueError(
             f"templates must be one of {tuple(TEMPLATE_COUNTS)}; received {templates!r}."

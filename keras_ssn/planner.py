@@ -187,11 +187,16 @@ def largest_budget(weights, members, unshared_params, max_templates, share="wavg
 def split_proportionally(total, weights):
     """Splits the integer `total` in proportion to `weights`, each part ≥ 1.
 
-    Uses the largest-remainder method on exact integers, so the parts always
-    add up to `total`.
+    Where every exact share is a whole number of at least 1 (a bank that
+    holds the weights a whole number of times, as at a 100% budget), the
+    parts are those shares. Otherwise it uses the largest-remainder method
+    on exact integers, so the parts always add up to `total`.
     """
-    spare = total - len(weights)
     denominator = sum(weights)
+    shares = [total * w // denominator for w in weights]
+    if sum(shares) == total and min(shares) >= 1:
+        return shares
+    spare = total - len(weights)
     parts = [spare * w // denominator for w in weights]
     remainders = [spare * w % denominator for w in weights]
     left = spare - sum(parts)

@@ -72,17 +72,39 @@ def test_auto_fits_below_the_whole_model_and_takes_the_fewest_from_it(budget, ex
     assert set(kernel_templates(keras_ssn.convert(stack(), budget, seed=0))) == expected
 
 
-@pytest.mark.parametrize("model_name", ["residual_cnn", "sequence", "nested"])
-def test_auto_takes_one_template_per_layer_at_the_models_size(model_name):
-    # The groups' slices are their weights' shares of the budget up to
-    # rounding: a slice one entry short of its weights keeps one template
-    # per layer (no switch to "fit"), a slice one entry over gets a second
-    # template on one layer to read it.
-    model = MODELS[model_name]()
-    plan = keras_ssn.convert(model, 1.0, seed=0).sharing_plan
-    counts = [spec.templates for spec in plan.weights.values()]
-    assert set(counts) <= {1, 2} and counts.count(2) <= len(plan.groups) - 1
-    assert all(bank_coverage(plan))
+def mixed_families():
+    return keras.Sequential([
+        keras.Input((20,), dtype="int32"), keras.layers.Embedding(50, 16),
+        keras.layers.Conv1D(16, 3), keras.layers.Conv1D(32, 3),
+        keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(32), keras.layers.Dense(10),
+    ])
+
+
+@pytest.mark.parametrize("groups", ["auto", "type"])
+@pytest.mark.parametrize("build", [mixed_families, MODELS["residual_cnn"],
+                                   MODELS["sequence"], MODELS["nested"]])
+def test_every_group_reads_its_weights_once_at_the_models_size(build, groups):
+    # At 100% each group's slice is exactly its weights (no rounding leaves
+    # one slice an entry over, which a second template of the same window
+    # would read), so one window per layer reads the bank once.
+    plan = keras_ssn.convert(build(), 1.0, groups=groups, seed=0).sharing_plan
+    assert {spec.templates for spec in plan.weights.values()} == {1}
+    for group in plan.groups:
+        assert group.size == sum(plan.weights[p].weight_size for p in group.weights)
+    assert plan.bank_size == sum(spec.weight_size for spec in plan.weights.values())
+
+
+def test_one_template_per_layer_spends_exactly_the_models_size():
+    model = mixed_families()
+    small = keras_ssn.convert(model, 1.0, groups="type", max_templates=1, seed=0)
+    assert keras_ssn.count_trainable(small) == keras_ssn.count_trainable(model)
+
+
+def test_a_count_instead_of_a_rule_raises_a_type_error_naming_max_templates():
+    with pytest.raises(TypeError, match="max_templates caps the count"):
+        keras_ssn.convert(stack(), 0.5, templates=4)
+    with pytest.raises(TypeError, match="templates must be one of"):
+        keras_ssn.convert(stack(), 0.5, templates=["fit"])
 
 
 def test_unknown_template_rule_raises():
