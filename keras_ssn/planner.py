@@ -364,8 +364,11 @@ def _add_templates(weights, members, templates, sizes, max_templates):
                     f"max_templates to at least "
                     f"{_templates_needed(weights, member, sizes[g])}."
                 )
+            # Largest first; among equal sizes the one with fewest templates,
+            # so that equal layers share the extra templates.
             i = max(growable, key=lambda j: (
-                _fits_once(weights[j], templates[j] + 1, sizes[g]), weights[j].size))
+                _fits_once(weights[j], templates[j] + 1, sizes[g]), weights[j].size,
+                -templates[j]))
             templates[i] += 1
             reads += weights[i].size
             grown = True

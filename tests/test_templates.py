@@ -40,6 +40,17 @@ def test_fewest_takes_the_budgets_multiple_above_the_whole_model():
     assert all(bank_coverage(small.sharing_plan))
 
 
+def test_equal_layers_share_the_extra_templates():
+    # 45 x Dense(8) with biases at 400%: the bank holds 4 copies of the
+    # kernels and the biases' share; the layers that read it get one more
+    # template each, not several on the first layers.
+    model = keras.Sequential(
+        [keras.Input((8,))] + [keras.layers.Dense(8) for _ in range(45)]
+    )
+    counts = kernel_templates(keras_ssn.convert(model, 4.0, seed=0))
+    assert set(counts) == {4, 5} and counts.count(5) > 1
+
+
 def test_fit_mixes_every_copy_that_fits_up_to_max_templates():
     assert set(kernel_templates(keras_ssn.convert(stack(), 1.0, templates="fit"))) == {8}
     small = keras_ssn.convert(stack(), 0.1, templates="fit", max_templates=3)
