@@ -277,16 +277,15 @@ def _settle(weights, members, full_sizes, max_templates, share, upsample, count,
     """
     estimate = split_proportionally(available, full_sizes)
     copies = available // sum(full_sizes)
+    owner = _group_of(members, len(weights))
     templates = [
-        count(w.size, estimate[g], copies, max_templates)
-        for w, g in zip(weights, _group_of(members, len(weights)))
+        count(w.size, estimate[g], copies, max_templates) for w, g in zip(weights, owner)
     ]
     settle = functools.partial(
         _settle_templates, weights, members, full_sizes, available=available,
         max_templates=max_templates, share=share, upsample=upsample,
     )
     sizes = settle(templates=templates)
-    owner = _group_of(members, len(weights))
     for _ in range(_MAX_FIT_ROUNDS):
         # The first templates came from an estimate of the slices; where the
         # settled slice holds fewer copies, a layer's templates would
