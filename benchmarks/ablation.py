@@ -36,7 +36,7 @@ VALUES = {
     "share": ("wavg", "emb", "avg"),
     "upsample": ("inter", "repeat", "mask", "wavg"),
     "groups": ("auto", "single", "type", "shape", 2, "learned"),
-    "placement": ("consecutive", "sliding", "rows"),
+    "placement": ("auto", "consecutive", "sliding", "rows"),
     "templates": ("auto", "fit", "fewest"),
     "max_templates": (1, 2, 4, 8),
 }

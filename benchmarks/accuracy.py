@@ -4,6 +4,8 @@ For each task (see `benchmarks.tasks`) and budget (a fraction of the
 reference model's trainable count), trains:
 
 - `ssn`: `keras_ssn.convert(model, budget)` with the default options;
+- `ssn_consecutive`: the defaults with `placement="consecutive"` (only
+  with `--methods`);
 - `ssn_fit`, `ssn_fewest`: the defaults with `templates="fit"` (every
   layer mixes as many copies of its weight as its group's slice holds, at
   every budget) or `templates="fewest"` (one window per layer below 100%;
@@ -54,22 +56,25 @@ from benchmarks.tasks import TASKS  # noqa: E402
 BUDGETS = (0.01, 0.1, 0.5, 4.0)
 METHODS = ("ssn", "width", "hashed", "albert")
 ALL_METHODS = (
-    "ssn", "ssn_fit", "ssn_fewest", "ssn_single", "ssn_paper", "ssn_sliding", "ssn_rows",
-    "ssn_type", "ssn_shape",
+    "ssn", "ssn_consecutive", "ssn_fit", "ssn_fewest", "ssn_single", "ssn_paper",
+    "ssn_sliding", "ssn_rows", "ssn_type", "ssn_shape",
 ) + METHODS[1:]
 PAPER_SETTINGS = {"groups": "single", "upsample": "inter", "placement": "consecutive",
                   "templates": "fit"}
-# `convert()` options of the SSN methods other than the defaults. The
-# variants other than `ssn_fewest` were run with `templates="fit"`.
-SSN_SETTINGS = {"ssn": {}, "ssn_fit": {"templates": "fit"},
-                "ssn_fewest": {"templates": "fewest"},
-                "ssn_single": {"groups": "single", "templates": "fit"},
+# `convert()` options of the SSN methods other than the defaults, as they
+# were run: the variants other than `ssn_fewest` with `templates="fit"`,
+# all with `placement="consecutive"`.
+_AS_RUN = {"placement": "consecutive"}
+SSN_SETTINGS = {"ssn": {}, "ssn_consecutive": _AS_RUN,
+                "ssn_fit": {"templates": "fit", **_AS_RUN},
+                "ssn_fewest": {"templates": "fewest", **_AS_RUN},
+                "ssn_single": {"groups": "single", "templates": "fit", **_AS_RUN},
                 "ssn_paper": PAPER_SETTINGS,
                 "ssn_sliding": {"groups": "single", "placement": "sliding",
                                 "templates": "fit"},
                 "ssn_rows": {"groups": "single", "placement": "rows", "templates": "fit"},
-                "ssn_type": {"groups": "type", "templates": "fit"},
-                "ssn_shape": {"groups": "shape", "templates": "fit"}}
+                "ssn_type": {"groups": "type", "templates": "fit", **_AS_RUN},
+                "ssn_shape": {"groups": "shape", "templates": "fit", **_AS_RUN}}
 
 
 def match_width(build, target, low=1e-3, high=16.0, iterations=20):

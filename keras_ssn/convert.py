@@ -47,7 +47,7 @@ def convert(
     upsample="repeat",
     templates="auto",
     max_templates=8,
-    placement="consecutive",
+    placement="auto",
     exclude=None,
     min_size=0,
     seed=None,
@@ -111,13 +111,15 @@ def convert(
             (each layer reads on from where the previous one stopped,
             wrapping around, as in the paper's code), `"sliding"`
             (windows spread evenly, so every entry is read about equally
-            often) or `"rows"` (the slice is cut into rows of each weight
+            often), `"rows"` (the slice is cut into rows of each weight
             size, and layers of one size mix rows of that one set, each
-            with its own coefficients: a train step then reads the slice
-            once instead of every layer's templates, which makes low
-            budgets cheaper; see `WeightSpec.ring`). `upsample="inter"`
-            and `templates="fit"` with the default placement reproduce
-            the paper's settings.
+            with its own coefficients; see `WeightSpec.ring`) or `"auto"`
+            (per group: `"rows"` where the layers of one size mix so many
+            templates that one matmul over the rows generates them all, as
+            when many equal layers share a low budget, which then reads
+            the slice once instead of every layer's templates; else
+            `"consecutive"`). `upsample="inter"`, `templates="fit"` and
+            `placement="consecutive"` reproduce the paper's settings.
         exclude: Layers to keep unshared: a layer name, a layer path (as
             `summary()` prints it), a regular expression that fully matches
             a name or a path, a list of those, or a predicate that takes a

@@ -15,10 +15,11 @@ what keeps a train step's cost near the plain model's:
   slice is one concatenation per pass, summed (`read_end_to_end`). The
   gradient buffers hold the entries read, about the size of the generated
   weights, whatever the depth.
-- With `placement="rows"`, the layers of one size mix rows of one ring: at
-  low budgets one `(layers, rows) @ (rows, size)` matmul generates them all
-  and reads the slice once (`shared_rows`); otherwise each layer's rows are
-  read end to end like the slice above.
+- With rows placement (`placement="rows"`, and the groups `"auto"` places
+  in rows), the layers of one size mix rows of one ring: at low budgets one
+  `(layers, rows) @ (rows, size)` matmul generates them all and reads the
+  slice once (`shared_rows`); otherwise each layer's rows are read end to
+  end like the slice above.
 - Hashed layers of a group read their entries with one gather.
 
 Other reads (sliding placement, the warped templates of `learn_groups()`)
@@ -40,6 +41,8 @@ from keras_ssn import generation
 from keras_ssn.generation import COMBINE
 from keras_ssn.generation import HASHED
 from keras_ssn.generation import UPSAMPLE
+from keras_ssn.plan import mixes_every_row
+from keras_ssn.plan import shared_rows
 
 _STACK = threading.local()
 
@@ -156,34 +159,6 @@ def generate_group(group_slice, specs, parameters):
     for i, window in zip(rest, windows):
         weights[i] = generation.shape_weight(window, specs[i], parameters[i])
     return weights
-
-
-def shared_rows(specs):
-    """Sets of layers that mix rows of one ring (`placement="rows"`).
-
-    The combining layers of one size take their templates from the same
-    rows (see `WeightSpec.ring`).
-
-    Returns:
-        Lists of indexes into `specs`.
-    """
-    units = {}
-    for i, spec in enumerate(specs):
-        if spec.ring is not None and spec.mode == COMBINE:
-            units.setdefault((spec.ring, spec.weight_size), []).append(i)
-    return list(units.values())
-
-
-def mixes_every_row(specs):
-    """Whether one `(layers, rows) @ (rows, weight_size)` matmul is worth it.
-
-    Mixing every row for every layer reads the ring once instead of each
-    layer's templates; it is used where it costs at most twice the flops of
-    mixing only the rows each layer reads, as at low budgets, where the
-    layers' templates are many more than the rows.
-    """
-    _, rows = specs[0].ring
-    return len(specs) >= 2 and len(specs) * rows <= 2 * sum(s.templates for s in specs)
 
 
 def _generate_rows(group_slice, specs, parameters):

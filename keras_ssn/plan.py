@@ -60,7 +60,7 @@ class WeightSpec:
         coefficient_map: For `share="emb"` layers that combine templates:
             `(start, embedding_dim, group_templates)` of the group's map in
             the bank's `coefficient_maps`.
-        ring: Set only with `placement="rows"`: `(rotation, rows)`. The
+        ring: Set only with rows placement: `(rotation, rows)`. The
             group's slice, read from `rotation` on and wrapping around its
             end, is cut into `rows` rows of the weight's size (the last row
             wraps); template `k` is row `(first + k) % rows`, where `offset`
@@ -158,7 +158,7 @@ class WeightSpec:
 
     @property
     def ring_row(self):
-        """The ring row of the first template (`placement="rows"` only)."""
+        """The ring row of the first template (rows placement only)."""
         rotation, _ = self.ring
         return ((self.offset - rotation) % self.size) // self.weight_size
 
@@ -389,3 +389,31 @@ def generation_params(shape, templates, slice_size, share, upsample, embedding_d
     if templates == 1 and size > slice_size and share != "softmax":
         return upsampling(upsample).parameter_count(size, slice_size)
     return combination(share).parameter_count(templates, embedding_dim)
+
+
+def shared_rows(specs):
+    """Sets of layers that mix rows of one ring (rows placement).
+
+    The combining layers of one size take their templates from the same
+    rows (see `WeightSpec.ring`).
+
+    Returns:
+        Lists of indexes into `specs`.
+    """
+    units = {}
+    for i, spec in enumerate(specs):
+        if spec.ring is not None and spec.mode == COMBINE:
+            units.setdefault((spec.ring, spec.weight_size), []).append(i)
+    return list(units.values())
+
+
+def mixes_every_row(specs):
+    """Whether one `(layers, rows) @ (rows, weight_size)` matmul is worth it.
+
+    Mixing every row for every layer reads the ring once instead of each
+    layer's templates; it is used where it costs at most twice the flops of
+    mixing only the rows each layer reads, as at low budgets, where the
+    layers' templates are many more than the rows.
+    """
+    _, rows = specs[0].ring
+    return len(specs) >= 2 and len(specs) * rows <= 2 * sum(s.templates for s in specs)

@@ -19,10 +19,12 @@ from keras_ssn.methods import combination
 from keras_ssn.methods import upsampling
 from keras_ssn.plan import GroupSlice
 from keras_ssn.plan import generation_params
+from keras_ssn.plan import mixes_every_row
+from keras_ssn.plan import shared_rows
 from keras_ssn.plan import SharingPlan
 from keras_ssn.plan import WeightSpec
 
-PLACEMENTS = ("consecutive", "sliding", "rows")
+PLACEMENTS = ("auto", "consecutive", "sliding", "rows")
 _MAX_SETTLE_ROUNDS = 1000
 _MAX_FIT_ROUNDS = 8
 
@@ -36,7 +38,7 @@ def plan_sharing(
     max_templates=8,
     share="wavg",
     upsample="repeat",
-    placement="consecutive",
+    placement="auto",
     unshared_layers=(),
 ):
     """Splits `budget` into a bank, groups and per-layer generation specs.
@@ -63,10 +65,12 @@ def plan_sharing(
         share: Template combination method.
         upsample: Upsampling method.
         placement: `"consecutive"` (each layer reads on from where the
-            previous one stopped, wrapping around the slice) or `"sliding"`
+            previous one stopped, wrapping around the slice), `"sliding"`
             (read windows spread evenly over the slice, so every entry is
-            read about equally often) or `"rows"` (layers of one size mix
-            rows of one ring cut from the slice; see `_place_in_rows`).
+            read about equally often), `"rows"` (layers of one size mix
+            rows of one ring cut from the slice; see `_place_in_rows`) or
+            `"auto"` (per group, `"rows"` where one matmul then generates
+            layers of one size, else `"consecutive"`; see `_place_group`).
         unshared_layers: Report entries for layers left unshared.
 
     Returns:
@@ -460,16 +464,7 @@ def _place_templates(weights, members, sizes, templates, share, upsample, placem
                     ),
                 )
             )
-        if placement == "rows":
-            layer_specs = _place_in_rows(layer_specs, size)
-        else:
-            offsets = _read_offsets(
-                [s.read_length for s in layer_specs], size, placement
-            )
-            layer_specs = [
-                dataclasses.replace(spec, offset=offset)
-                for spec, offset in zip(layer_specs, offsets)
-            ]
+        layer_specs = _place_group(layer_specs, size, placement)
         for i, spec in zip(member, layer_specs):
             specs[weights[i].path] = spec
         groups.append(
@@ -484,6 +479,34 @@ def _place_templates(weights, members, sizes, templates, share, upsample, placem
         )
         start += size
     return groups, specs
+
+
+def _place_group(specs, size, placement):
+    """Sets where each layer of one group reads its slice.
+
+    `"auto"` places the group in rows (`_place_in_rows`) when its layers of
+    some size read the rows at least twice over and one matmul over the
+    rows generates them all (see `mixes_every_row`): the step then reads
+    the slice once instead of every layer's templates, at most half as
+    many entries. Otherwise it places the group consecutively.
+    """
+    if placement in ("rows", "auto"):
+        in_rows = _place_in_rows(specs, size)
+        if placement == "rows" or any(
+            _rows_pay_off([in_rows[i] for i in unit]) for unit in shared_rows(in_rows)
+        ):
+            return in_rows
+        placement = "consecutive"
+    offsets = _read_offsets([s.read_length for s in specs], size, placement)
+    return [
+        dataclasses.replace(spec, offset=offset) for spec, offset in zip(specs, offsets)
+    ]
+
+
+def _rows_pay_off(unit):
+    """Whether layers that share rows read them twice over, all in one matmul."""
+    _, rows = unit[0].ring
+    return sum(spec.templates for spec in unit) >= 2 * rows and mixes_every_row(unit)
 
 
 def _read_offsets(read_lengths, size, placement):

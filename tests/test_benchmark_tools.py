@@ -42,9 +42,11 @@ def test_ablation_varies_one_option_at_a_time_from_its_base():
     runs = ablation.variants(["upsample", "placement"], "paper")
     assert runs[0] == ("base", "paper")
     assert runs[1:] == [("upsample", "repeat"), ("upsample", "mask"), ("upsample", "wavg"),
-                        ("placement", "sliding"), ("placement", "rows")]
+                        ("placement", "auto"), ("placement", "sliding"),
+                        ("placement", "rows")]
     assert ablation.variants(["placement"], "defaults") == [
-        ("base", "defaults"), ("placement", "sliding"), ("placement", "rows")]
+        ("base", "defaults"), ("placement", "consecutive"), ("placement", "sliding"),
+        ("placement", "rows")]
     assert ablation.variants(["max_templates"], "defaults") == [
         ("base", "defaults"), ("max_templates", 1), ("max_templates", 2), ("max_templates", 4)]
     # The paper base is the benchmark's ssn_paper method; the other base is convert()'s defaults.

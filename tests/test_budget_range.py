@@ -36,7 +36,7 @@ def plans(draw):
         "max_templates": draw(st.integers(1, 8)),
         "share": draw(st.sampled_from(["wavg", "emb", "avg"])),
         "upsample": draw(st.sampled_from(["repeat", "inter", "mask", "wavg"])),
-        "placement": draw(st.sampled_from(["consecutive", "sliding", "rows"])),
+        "placement": draw(st.sampled_from(["auto", "consecutive", "sliding", "rows"])),
     }
     budget = draw(st.integers(1, unshared + 10 * full + 100))
     return weights, group_ids, unshared, budget, options

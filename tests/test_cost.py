@@ -61,20 +61,20 @@ def step_cost(depth, bank_copies, placement, templates="fewest"):
     return compiled_step_cost(compile_for_training(small), x, y)
 
 
-def test_rows_placement_reads_a_low_budget_bank_once():
-    # 16 layers share a bank of 3 weights and each mixes 3 templates
-    # (templates="fit"): with
-    # consecutive placement every layer reads its own 3 templates, with
-    # rows placement one matmul reads the 3 rows once for all layers
-    # (measured: 0.54 times the bytes of consecutive placement).
+def test_the_defaults_read_a_low_budget_bank_once():
+    # 16 layers share a bank of 3 weights and each mixes 3 templates: with
+    # consecutive placement every layer reads its own 3 templates; the
+    # defaults place the layers in rows, and one matmul reads the 3 rows
+    # once for all layers (measured: 0.54 times the bytes of consecutive
+    # placement, 1.13 times the plain step's).
     consecutive = step_cost(16, 3, "consecutive", "fit")
-    rows = step_cost(16, 3, "rows", "fit")
+    defaults = step_cost(16, 3, "auto", "auto")
     plain = compiled_step_cost(
         compile_for_training(dense_stack(16, WIDTH)), *batch(dense_stack(16, WIDTH), 32)
     )
-    assert rows["bytes_accessed"] <= 0.6 * consecutive["bytes_accessed"]
-    assert rows["bytes_accessed"] <= 1.25 * plain["bytes_accessed"]  # measured: 1.15
-    assert rows["temp_bytes"] <= consecutive["temp_bytes"]
+    assert defaults["bytes_accessed"] <= 0.6 * consecutive["bytes_accessed"]
+    assert defaults["bytes_accessed"] <= 1.25 * plain["bytes_accessed"]
+    assert defaults["temp_bytes"] <= consecutive["temp_bytes"]
 
 
 def test_a_step_at_the_models_size_reads_each_weight_once():

@@ -10,7 +10,7 @@ import keras_ssn
 from keras_ssn import engine
 from keras_ssn import generation
 
-PLACEMENTS = ["consecutive", "sliding", "rows"]
+PLACEMENTS = ["auto", "consecutive", "sliding", "rows"]
 
 
 def to_numpy(x):
@@ -51,7 +51,8 @@ def test_group_generation_equals_generating_each_layer_alone(
 def test_consecutive_groups_are_read_end_to_end_and_sliding_ones_are_not():
     model = MODELS["residual_cnn"]()
     for budget in (0.05, 3.0):
-        consecutive = keras_ssn.convert(model, budget, groups="single").sharing_plan
+        consecutive = keras_ssn.convert(model, budget, groups="single",
+                                        placement="consecutive").sharing_plan
         sliding = keras_ssn.convert(model, budget, groups="single",
                                     placement="sliding").sharing_plan
         for plan, expected in ((consecutive, True), (sliding, False)):
@@ -148,3 +149,41 @@ def test_rows_placement_saves_loads_and_materializes(tmp_path):
     np.testing.assert_allclose(
         to_numpy(plain(x)), to_numpy(small(x)), rtol=1e-5, atol=1e-5
     )
+
+
+def equal_stack(depth=16, width=64):
+    return keras.Sequential(
+        [keras.Input((width,))]
+        + [keras.layers.Dense(width, use_bias=False) for _ in range(depth)]
+    )
+
+
+def test_auto_placement_mixes_a_low_budget_stack_of_equal_layers_in_rows():
+    # 16 Dense(64 -> 64) share 3 weights' worth and each mixes 3 templates:
+    # one (16, 3) @ (3, 4096) matmul over a ring of 3 rows generates them all.
+    small = keras_ssn.convert(equal_stack(), 3 * 4096 + 16 * 3, seed=0)
+    plan = small.sharing_plan
+    specs = list(plan.weights.values())
+    assert [spec.templates for spec in specs] == [3] * 16
+    assert {spec.ring for spec in specs} == {(0, 3)}
+    assert engine.shared_rows(specs) == [list(range(16))]
+    assert engine.mixes_every_row(specs)
+    rows = keras_ssn.convert(equal_stack(), 3 * 4096 + 16 * 3, placement="rows", seed=0)
+    assert list(rows.sharing_plan.weights.values()) == specs
+
+
+@pytest.mark.parametrize("depth, budget", [(16, 0.05), (16, 1.0), (16, 4.0), (2, 1.0)])
+def test_auto_placement_is_consecutive_where_rows_would_not_pay_off(depth, budget):
+    # At 5% every layer upsamples one window; from 100% up each layer mixes
+    # its own whole copies, which rows placement would read once anyway
+    # (2 layers: one (2, 2) @ (2, 4096) matmul would be possible, but it
+    # would read no fewer entries).
+    auto = keras_ssn.convert(equal_stack(depth), budget, seed=0).sharing_plan
+    consecutive = keras_ssn.convert(
+        equal_stack(depth), budget, placement="consecutive", seed=0
+    ).sharing_plan
+    if depth == 2:
+        rows = keras_ssn.convert(equal_stack(depth), budget, placement="rows", seed=0)
+        assert engine.mixes_every_row(list(rows.sharing_plan.weights.values()))
+    assert list(auto.weights.values()) == list(consecutive.weights.values())
+    assert all(spec.ring is None for spec in auto.weights.values())

@@ -64,7 +64,7 @@ def random_weights(seed):
 
 @pytest.mark.parametrize("share", SHARES)
 @pytest.mark.parametrize("upsample", UPSAMPLES)
-@pytest.mark.parametrize("placement", ["consecutive", "sliding", "rows"])
+@pytest.mark.parametrize("placement", ["auto", "consecutive", "sliding", "rows"])
 def test_plans_spend_the_budget_exactly_and_read_every_entry(share, upsample, placement):
     for seed in range(6):
         weights = random_weights(seed)
