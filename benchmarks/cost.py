@@ -4,8 +4,9 @@ For the plain model and its conversions, prints XLA's analysis of one
 compiled JAX train step (`jax.jit(model.train_step).lower(state, data)
 .compile()`: flops, bytes accessed, temp buffer bytes; no step runs, so the
 figures do not depend on machine load) and, with `--timing`, each model's
-peak host memory (RSS) and median step time under `jit_compile=True`, each
-model in its own process.
+peak host memory (RSS; also the peak before the first step, which building
+and converting the model reach) and median step time under
+`jit_compile=True`, each model in its own process.
 
     KERAS_BACKEND=jax python -m benchmarks.cost [--models dense64 wrn16_4]
         [--budgets 0.01 0.1 1 4] [--placement rows] [--templates fewest]
@@ -168,9 +169,14 @@ def xla_figures(name, budgets, options=None):
 
 
 def time_one(name, label, steps=20, warmup=3, options=None):
-    """Median step time and peak RSS of one model, in this process."""
+    """Median step time and peak RSS of one model, in this process.
+
+    `peak_rss_before_training_bytes` is the peak reached while building
+    (and converting) the model, before its first step.
+    """
     budget = None if label == "plain" else float(label.removeprefix("ssn_"))
     model = build(name, budget, options)
+    before_training = _peak_rss_bytes()
     x, y = batch(model, MODELS[name][1])
     for _ in range(warmup):
         model.train_on_batch(x, y)
@@ -181,8 +187,25 @@ def time_one(name, label, steps=20, warmup=3, options=None):
         times.append(time.perf_counter() - start)
     return {
         "median_step_seconds": float(np.median(times)),
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_bytes": _peak_rss_bytes(),
+        "peak_rss_before_training_bytes": before_training,
     }
+
+
+def _peak_rss_bytes():
+    """This process's peak RSS since it started (`VmHWM` on Linux).
+
+    `ru_maxrss` is not used where `VmHWM` exists: on Linux a child process
+    starts with its parent's peak, which would hide a smaller one.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def timing(name, budgets, steps, options=None):
@@ -243,7 +266,7 @@ def main(argv=None):
 def table(result):
     """A Markdown table of the figures in `result`."""
     lines = ["| model | budget | trainable | flops × plain | bytes × plain | temp MB |"
-             " step × plain | peak RSS GB |", "|---" * 8 + "|"]
+             " step × plain | peak RSS GB | before training |", "|---" * 9 + "|"]
     for name, entry in result["models"].items():
         xla = entry.get("xla", {})
         timed = entry.get("timing", {})
@@ -255,7 +278,8 @@ def table(result):
                 f"{_fmt(x.get('flops_ratio'))} | {_fmt(x.get('bytes_accessed_ratio'))} | "
                 f"{_fmt(x.get('temp_bytes', 0) / 1e6 if x else None, 1)} | "
                 f"{_fmt(t.get('step_ratio'))} | "
-                f"{_fmt(t.get('peak_rss_bytes', 0) / 1e9 if t else None, 2)} |"
+                f"{_fmt(t.get('peak_rss_bytes', 0) / 1e9 if t else None, 2)} | "
+                f"{_fmt(t.get('peak_rss_before_training_bytes', 0) / 1e9 if t else None, 2)} |"
             )
     return "\n".join(lines)
 
