@@ -114,10 +114,10 @@ def convert(
             often), `"rows"` (the slice is cut into rows of each weight
             size, and layers of one size mix rows of that one set, each
             with its own coefficients; see `WeightSpec.ring`) or `"auto"`
-            (per group: `"rows"` where the layers of one size mix so many
-            templates that one matmul over the rows generates them all, as
-            when many equal layers share a low budget, which then reads
-            the slice once instead of every layer's templates; else
+            (per group: `"rows"` where its layers of one size read the
+            rows at least twice over and one matmul generates them all, as
+            when many equal layers share a low budget: a train step then
+            reads the slice once instead of every layer's templates; else
             `"consecutive"`). `upsample="inter"`, `templates="fit"` and
             `placement="consecutive"` reproduce the paper's settings.
         exclude: Layers to keep unshared: a layer name, a layer path (as

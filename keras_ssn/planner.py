@@ -69,8 +69,8 @@ def plan_sharing(
             (read windows spread evenly over the slice, so every entry is
             read about equally often), `"rows"` (layers of one size mix
             rows of one ring cut from the slice; see `_place_in_rows`) or
-            `"auto"` (per group, `"rows"` where one matmul then generates
-            layers of one size, else `"consecutive"`; see `_place_group`).
+            `"auto"` (per group, `"rows"` where it reads the slice's entries
+            at most half as often, else `"consecutive"`; see `_place_group`).
         unshared_layers: Report entries for layers left unshared.
 
     Returns:
