@@ -113,12 +113,14 @@ def convert(
             (windows spread evenly, so every entry is read about equally
             often), `"rows"` (the slice is cut into rows of each weight
             size, and layers of one size mix rows of that one set, each
-            with its own coefficients; see `WeightSpec.ring`) or `"auto"`
-            (per group: `"rows"` where its layers of one size read the
-            rows at least twice over and one matmul generates them all, as
-            when many equal layers share a low budget: a train step then
-            reads the slice once instead of every layer's templates; else
-            `"consecutive"`). `upsample="inter"`, `templates="fit"` and
+            with its own coefficients; a layer with one template takes a
+            whole row; see `WeightSpec.ring`) or `"auto"` (per group:
+            `"rows"` where its layers of one size read the rows at least
+            twice over and one matmul generates them all, as when many
+            equal layers mix templates of a small slice: a train step then
+            reads the slice once instead of every layer's templates;
+            layers that would take bare rows read on from one another;
+            else `"consecutive"`). `upsample="inter"`, `templates="fit"` and
             `placement="consecutive"` reproduce the paper's settings.
         exclude: Layers to keep unshared: a layer name, a layer path (as
             `summary()` prints it), a regular expression that fully matches
@@ -315,30 +317,28 @@ def checked_seed(seed):
 
 
 def _check_options(share, upsample, templates, max_templates, placement):
-    if share not in SHARE_METHODS:
-        raise ValueError(f"share must be one of {SHARE_METHODS}; received {share!r}.")
-    if upsample not in UPSAMPLE_METHODS:
-        raise ValueError(
-            f"upsample must be one of {UPSAMPLE_METHODS}; received {upsample!r}."
-        )
-    if not isinstance(templates, str):
-        raise TypeError(
-            f"templates must be one of {tuple(TEMPLATE_COUNTS)}, the rule for how "
-            f"many templates a layer mixes (max_templates caps the count); "
-            f"received {templates!r}."
-        )
-    if templates not in TEMPLATE_COUNTS:
-        raise ValueError(
-            f"templates must be one of {tuple(TEMPLATE_COUNTS)}; received {templates!r}."
-        )
-    if placement not in PLACEMENTS:
-        raise ValueError(
-            f"placement must be one of {PLACEMENTS}; received {placement!r}."
-        )
+    _check_choice("share", share, SHARE_METHODS)
+    _check_choice("upsample", upsample, UPSAMPLE_METHODS)
+    _check_choice(
+        "templates", templates, tuple(TEMPLATE_COUNTS),
+        meaning=", the rule for how many templates a layer mixes (max_templates "
+        "caps the count)",
+    )
+    _check_choice("placement", placement, PLACEMENTS)
     if isinstance(max_templates, bool) or not isinstance(max_templates, int):
         raise TypeError(f"max_templates must be an int; received {max_templates!r}.")
     if max_templates < 1:
         raise ValueError(f"max_templates must be at least 1; received {max_templates}.")
+
+
+def _check_choice(option, value, choices, meaning=""):
+    """Raises `TypeError` for a value that is not a string, `ValueError` for another one."""
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{option} must be one of {tuple(choices)}{meaning}; received {value!r}."
+        )
+    if value not in choices:
+        raise ValueError(f"{option} must be one of {tuple(choices)}; received {value!r}.")
 
 
 def copy_model(model):

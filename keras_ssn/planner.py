@@ -488,11 +488,15 @@ def _place_group(specs, size, placement):
     some size read the rows at least twice over and one matmul over the
     rows generates them all (see `mixes_every_row`): the step then reads
     the slice once instead of every layer's templates, at most half as
-    many entries. Otherwise it places the group consecutively.
+    many entries. Layers of a size that would take bare rows (one template
+    each, so two could take the same row) then read on from each other
+    instead. Otherwise it places the group consecutively.
     """
-    if placement in ("rows", "auto"):
-        in_rows = _place_in_rows(specs, size)
-        if placement == "rows" or any(
+    if placement == "rows":
+        return _place_in_rows(specs, size)
+    if placement == "auto":
+        in_rows = _place_in_rows(specs, size, shares_rows=_mixes_rows)
+        if any(
             _rows_pay_off([in_rows[i] for i in unit]) for unit in shared_rows(in_rows)
         ):
             return in_rows
@@ -501,6 +505,15 @@ def _place_group(specs, size, placement):
     return [
         dataclasses.replace(spec, offset=offset) for spec, offset in zip(specs, offsets)
     ]
+
+
+def _mixes_rows(unit):
+    """Whether a unit's layers would each mix rows, none take a bare row.
+
+    A layer with one template takes a whole row as its weight, and two such
+    layers of one ring could take the same row.
+    """
+    return len(unit) == 1 or min(spec.templates for spec in unit) >= 2
 
 
 def _rows_pay_off(unit):
@@ -529,11 +542,12 @@ def _read_offsets(read_lengths, size, placement):
     return offsets
 
 
-def _place_in_rows(specs, size):
+def _place_in_rows(specs, size, shares_rows=None):
     """`placement="rows"`: layers of one size mix rows of one ring.
 
     The combining layers of each weight size form a unit, and every
-    upsampling layer is a unit of its own. Units read the slice one after
+    upsampling layer is a unit of its own; so is each layer of a combining
+    unit for which `shares_rows(unit specs)` is false. Units read the slice one after
     the other, as with consecutive placement; inside a unit of size `d`,
     the slice (rotated to where the unit starts) is cut into
     `ceil(size / d)` rows of `d` entries, and each layer takes its templates
@@ -549,6 +563,8 @@ def _place_in_rows(specs, size):
     for i, spec in enumerate(specs):
         key = ("rows", spec.weight_size) if spec.mode == COMBINE else ("own", i)
         units.setdefault(key, []).append(i)
+    if shares_rows is not None:
+        units = _split_units(units, specs, shares_rows)
     placed = list(specs)
     before = 0
     for (kind, weight_size), members in units.items():
@@ -567,6 +583,17 @@ def _place_in_rows(specs, size):
                 row = (row + specs[i].templates) % rows
         before += sum(specs[i].read_length for i in members)
     return placed
+
+
+def _split_units(units, specs, shares_rows):
+    """The units, each combining one that may not share rows split per layer."""
+    split = {}
+    for (kind, key), members in units.items():
+        if kind == "rows" and not shares_rows([specs[i] for i in members]):
+            split.update({("own", i): [i] for i in members})
+        else:
+            split[(kind, key)] = members
+    return split
 
 
 def _upsampled_template(weight, size, upsample):

@@ -7,6 +7,7 @@ from conftest import MODELS
 from conftest import sample_input
 
 import keras_ssn
+from benchmarks.architectures import wide_resnet
 from keras_ssn import engine
 from keras_ssn import generation
 
@@ -172,12 +173,15 @@ def test_auto_placement_mixes_a_low_budget_stack_of_equal_layers_in_rows():
     assert list(rows.sharing_plan.weights.values()) == specs
 
 
-@pytest.mark.parametrize("depth, budget", [(16, 0.05), (16, 1.0), (16, 4.0), (2, 1.0)])
+@pytest.mark.parametrize(
+    "depth, budget", [(16, 0.05), (16, 0.1), (16, 1.0), (16, 4.0), (2, 1.0)]
+)
 def test_auto_placement_is_consecutive_where_rows_would_not_pay_off(depth, budget):
-    # At 5% every layer upsamples one window; from 100% up each layer mixes
-    # its own whole copies, which rows placement would read once anyway
-    # (2 layers: one (2, 2) @ (2, 4096) matmul would be possible, but it
-    # would read no fewer entries).
+    # At 5% every layer upsamples one window; at 10% each reads one
+    # template, which in rows would be a bare row (16 layers, 2 rows); from
+    # 100% up each layer mixes its own whole copies, which rows placement
+    # would read once anyway (2 layers: one (2, 2) @ (2, 4096) matmul would
+    # be possible, but it would read no fewer entries).
     auto = keras_ssn.convert(equal_stack(depth), budget, seed=0).sharing_plan
     consecutive = keras_ssn.convert(
         equal_stack(depth), budget, placement="consecutive", seed=0
@@ -187,3 +191,21 @@ def test_auto_placement_is_consecutive_where_rows_would_not_pay_off(depth, budge
         assert engine.mixes_every_row(list(rows.sharing_plan.weights.values()))
     assert list(auto.weights.values()) == list(consecutive.weights.values())
     assert all(spec.ring is None for spec in auto.weights.values())
+
+
+def test_auto_placement_never_gives_two_layers_the_same_bare_row():
+    # WRN-16-4 at 10%: one group is placed in rows for its convolutions that
+    # mix 7 templates each; three others of one size read one template each
+    # from a slice of 2 rows, so in rows two of them would be one weight.
+    plan = keras_ssn.convert(wide_resnet(16, 4, classes=10), 0.1, seed=0).sharing_plan
+    specs = list(plan.weights.values())
+    assert any(spec.ring is not None for spec in specs)
+    bare = [(spec.ring, spec.weight_size, tuple(spec.template_offsets))
+            for spec in specs if spec.ring is not None and spec.templates == 1]
+    assert len(bare) == len(set(bare))
+    rows = keras_ssn.convert(
+        wide_resnet(16, 4, classes=10), 0.1, placement="rows", seed=0
+    ).sharing_plan
+    bare_rows = [(spec.ring, spec.weight_size, tuple(spec.template_offsets))
+                 for spec in rows.weights.values() if spec.templates == 1 and spec.ring]
+    assert len(bare_rows) > len(set(bare_rows))  # what "auto" avoids

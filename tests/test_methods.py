@@ -209,3 +209,10 @@ def test_unknown_options_raise():
         keras_ssn.convert(mlp(), 0.1, placement="random")
     with pytest.raises(ValueError, match="upsample must be one of"):
         keras_ssn.convert(mlp(), 0.1, upsample="nearest")
+
+
+@pytest.mark.parametrize("option", ["share", "upsample", "placement"])
+@pytest.mark.parametrize("value", [None, 3, ("rows",)])
+def test_an_option_that_is_not_a_string_raises_a_type_error(option, value):
+    with pytest.raises(TypeError, match=f"{option} must be one of .*; received"):
+        keras_ssn.convert(mlp(), 0.1, **{option: value})
