@@ -547,7 +547,7 @@ def _place_in_rows(specs, size, shares_rows=None):
 
     The combining layers of each weight size form a unit, and every
     upsampling layer is a unit of its own; so is each layer of a combining
-    unit for which `shares_rows(unit specs)` is false. Units read the slice one after
+    unit whose specs `shares_rows` rejects. Units read the slice one after
     the other, as with consecutive placement; inside a unit of size `d`,
     the slice (rotated to where the unit starts) is cut into
     `ceil(size / d)` rows of `d` entries, and each layer takes its templates
