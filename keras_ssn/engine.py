@@ -30,6 +30,7 @@ its own, or a layer that `convert()` could not reach through its model)
 generates them itself, once per call (see `standalone_scope`).
 """
 
+import bisect
 import contextlib
 import math
 import threading
@@ -260,11 +261,21 @@ def read_end_to_end(source, lengths, start=0):
     """Consecutive windows of a 1-D tensor read round and round, from `start`.
 
     Window `i` holds `lengths[i]` entries and starts where window `i - 1`
-    stopped, wrapping around the end of `source`. Each pass over `source`
-    is one `split` of it, so a window is a slice of `source` itself (or a
-    concatenation of such slices where it wraps): XLA reads only the entries
-    each window holds, and the gradient into `source` is one concatenation
-    per pass, summed.
+    stopped, wrapping around the end of `source`. A window is a slice of
+    `source` cut by a `split`, or a concatenation of such slices where it
+    wraps, so XLA reads only the entries each window holds, and the gradient
+    into `source` is a concatenation of the windows' gradients:
+
+    - Where the windows read `source` at most twice over (a group whose
+      layers read its slice once, one of them going round into the start),
+      the windows of the first pass are one `split` of `source`, and a later
+      window reads their pieces, or parts of one cut by one more `split`:
+      one concatenation in all, a piece that two windows read carrying the
+      sum of their gradients.
+    - Where they go round many times (layers that upsample from a small
+      slice), each pass is its own `split` of `source`, and the gradient is
+      one concatenation per pass, summed; a piece read by many windows would
+      instead sum all their gradients.
 
     Args:
         source: 1-D tensor.
@@ -275,22 +286,79 @@ def read_end_to_end(source, lengths, start=0):
         List of 1-D tensors, one per window.
     """
     size = source.shape[0]
-    stops = start + np.cumsum(lengths)
+    bounds = [start, *(start + np.cumsum(lengths)).tolist()]
+    if bounds[-1] - start <= 2 * size:
+        return _read_from_first_pass(source, bounds)
+    return _read_pass_by_pass(source, bounds)
+
+
+def _read_pass_by_pass(source, bounds):
+    """`read_end_to_end`, with one `split` of `source` per pass."""
+    size = source.shape[0]
     pieces = []  # (begin, end, tensor), in positions of the unrolled reading
-    first = start - start % size
-    while first < stops[-1]:
-        cuts = sorted(
-            {int(x - first) for x in (start, *stops) if first < x < first + size}
-        )
+    first = bounds[0] - bounds[0] % size
+    while first < bounds[-1]:
+        cuts = sorted({b - first for b in bounds if first < b < first + size})
         parts = ops.split(source, cuts) if cuts else [source]
         for low, high, part in zip([0, *cuts], [*cuts, size], parts):
             pieces.append((first + low, first + high, part))
         first += size
-    windows = []
-    for low, high in zip([start, *stops[:-1]], stops):
-        parts = [part for begin, end, part in pieces if begin >= low and end <= high]
-        windows.append(parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0))
-    return windows
+    return [
+        _join([part for begin, end, part in pieces if begin >= low and end <= high])
+        for low, high in zip(bounds[:-1], bounds[1:])
+    ]
+
+
+def _read_from_first_pass(source, bounds):
+    """`read_end_to_end`, later windows reusing the pieces of the first pass."""
+    size = source.shape[0]
+    cuts = sorted({b % size for b in bounds if b < bounds[0] + size} - {0})
+    piece_starts, piece_stops = [0, *cuts], [*cuts, size]
+    segments = []  # per window: (piece, begin, end) in positions of `source`
+    for low, high in zip(bounds[:-1], bounds[1:]):
+        parts = []
+        while low < high:
+            turn, offset = divmod(low, size)
+            index = bisect.bisect_right(piece_starts, offset) - 1
+            stop = min(piece_stops[index], offset + high - low)
+            parts.append((index, offset, stop))
+            low = turn * size + stop
+        segments.append(parts)
+    pieces = ops.split(source, cuts) if cuts else [source]
+    pieces = [
+        _cut_piece(piece, low, high, segments)
+        for piece, low, high in zip(pieces, piece_starts, piece_stops)
+    ]
+    return [
+        _join([pieces[index][(begin, end)] for index, begin, end in parts])
+        for parts in segments
+    ]
+
+
+def _cut_piece(piece, low, high, segments):
+    """The parts of `piece` (`source[low:high]`) that the windows read, by span.
+
+    Returns:
+        Dict mapping `(begin, end)` spans of `source` to tensors.
+    """
+    spans = [
+        (begin, end) for parts in segments for index, begin, end in parts
+        if low <= begin < high
+    ]
+    cuts = sorted({b for span in spans for b in span} - {low, high})
+    if not cuts:
+        return {(low, high): piece}
+    edges = [low, *cuts, high]
+    parts = ops.split(piece, [c - low for c in cuts])
+    by_span = {(low, high): piece}
+    for begin, end in sorted(set(spans) - {(low, high)}):
+        first, last = edges.index(begin), edges.index(end)
+        by_span[(begin, end)] = _join(parts[first:last])
+    return by_span
+
+
+def _join(parts):
+    return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)
 
 
 def _read_hashed(group_slice, specs):

@@ -4,6 +4,9 @@ import keras
 import numpy as np
 import pytest
 from conftest import MODELS
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 from conftest import sample_input
 
 import keras_ssn
@@ -60,6 +63,52 @@ def test_consecutive_groups_are_read_end_to_end_and_sliding_ones_are_not():
             (group,) = plan.groups
             specs = [plan.weights[p] for p in group.weights]
             assert engine.is_end_to_end(specs) is expected
+
+
+def gradient(function, x):
+    """The gradient of the scalar `function(x)` at `x`, on the active backend."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.grad(function)(x)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = function(x)
+        return tape.gradient(y, x)
+    pytest.skip("needs a JAX or TensorFlow gradient")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 45), min_size=1, max_size=6),
+    start=st.integers(0, 25),
+)
+def test_windows_read_end_to_end_go_round_the_source(lengths, start):
+    # Up to 4.5 passes over a 10-entry source: both the reading that reuses
+    # the first pass's pieces (at most twice over) and the pass-by-pass one.
+    source = np.arange(10, dtype="float32")
+    positions = np.arange(start, start + sum(lengths)) % 10
+    expected = np.split(source[positions], np.cumsum(lengths)[:-1])
+    targets = [np.random.default_rng(n).normal(size=n).astype("float32")
+               for n in lengths]
+
+    def loss(x):
+        windows = engine.read_end_to_end(x, lengths, start)
+        return sum(keras.ops.sum(w * t) for w, t in zip(windows, targets))
+
+    windows = engine.read_end_to_end(keras.ops.convert_to_tensor(source),
+                                     lengths, start)
+    for window, want in zip(windows, expected):
+        np.testing.assert_array_equal(to_numpy(window), want)
+    # Every entry's gradient is the sum over the windows that read it.
+    want = np.zeros(10, "float32")
+    np.add.at(want, positions, np.concatenate(targets))
+    np.testing.assert_allclose(
+        to_numpy(gradient(loss, source)), want, rtol=1e-6, atol=1e-6)
 
 
 def test_model_call_generates_no_weight_layer_by_layer(monkeypatch):
