@@ -10,7 +10,7 @@ and converting the model reach) and median step time under
 
     KERAS_BACKEND=jax python -m benchmarks.cost [--models dense64 wrn16_4]
         [--budgets 0.01 0.1 1 4] [--placement rows] [--templates fewest]
-        [--timing] [--out FILE]
+        [--dtype-policy mixed_bfloat16] [--timing] [--out FILE]
 
 `--timing` also runs on TensorFlow (`KERAS_BACKEND=tensorflow`), whose
 compiled step XLA does not expose; the XLA figures need JAX.
@@ -96,6 +96,30 @@ def compile_for_training(model):
     return model
 
 
+def compiled_step(model, x, y):
+    """`model`'s JAX train step on `(x, y)`, compiled by XLA, and its state.
+
+    Returns:
+        `(compiled, state)`: the `jax.stages.Compiled` step and the
+        `(trainable, non_trainable, optimizer, metrics)` variable values it
+        was compiled for.
+    """
+    import jax
+
+    model._symbolic_build(data_batch=(x, y))
+    model.optimizer.build(model.trainable_variables)
+    state = tuple(
+        [v.value for v in variables]
+        for variables in (
+            model.trainable_variables,
+            model.non_trainable_variables,
+            model.optimizer.variables,
+            model.metrics_variables,
+        )
+    )
+    return jax.jit(model.train_step).lower(state, (x, y)).compile(), state
+
+
 def compiled_step_cost(model, x, y):
     """XLA's cost and memory analysis of `model`'s compiled JAX train step.
 
@@ -112,18 +136,7 @@ def compiled_step_cost(model, x, y):
     """
     import jax
 
-    model._symbolic_build(data_batch=(x, y))
-    model.optimizer.build(model.trainable_variables)
-    state = tuple(
-        [v.value for v in variables]
-        for variables in (
-            model.trainable_variables,
-            model.non_trainable_variables,
-            model.optimizer.variables,
-            model.metrics_variables,
-        )
-    )
-    compiled = jax.jit(model.train_step).lower(state, (x, y)).compile()
+    compiled, state = compiled_step(model, x, y)
     cost = _cost(compiled)
     trainable, _, optimizer_state, _ = state
     update = jax.jit(model.optimizer.stateless_apply).lower(
@@ -142,20 +155,26 @@ def _cost(compiled):
     return cost[0] if isinstance(cost, (list, tuple)) else cost
 
 
-def build(name, budget, options=None):
-    """The plain model (`budget` None) or its conversion with `options`, compiled."""
+def build(name, budget, options=None, dtype_policy=None):
+    """The plain model (`budget` None) or its conversion with `options`, compiled.
+
+    `dtype_policy` (e.g. "mixed_bfloat16") is set before building, since
+    `keras.backend.clear_session()` resets it.
+    """
     keras.utils.set_random_seed(0)
+    if dtype_policy is not None:
+        keras.config.set_dtype_policy(dtype_policy)
     model = MODELS[name][0]()
     if budget is not None:
         model = keras_ssn.convert(model, budget, seed=0, **(options or {}))
     return compile_for_training(model)
 
 
-def xla_figures(name, budgets, options=None):
+def xla_figures(name, budgets, options=None, dtype_policy=None):
     """XLA figures of the plain model and each conversion, with ratios."""
     records = {}
     for budget in [None, *budgets]:
-        model = build(name, budget, options)
+        model = build(name, budget, options, dtype_policy)
         x, y = batch(model, MODELS[name][1])
         label = "plain" if budget is None else f"ssn_{budget:g}"
         records[label] = {"trainable": keras_ssn.count_trainable(model),
@@ -168,14 +187,14 @@ def xla_figures(name, budgets, options=None):
     return records
 
 
-def time_one(name, label, steps=20, warmup=3, options=None):
+def time_one(name, label, steps=20, warmup=3, options=None, dtype_policy=None):
     """Median step time and peak RSS of one model, in this process.
 
     `peak_rss_before_training_bytes` is the peak reached while building
     (and converting) the model, before its first step.
     """
     budget = None if label == "plain" else float(label.removeprefix("ssn_"))
-    model = build(name, budget, options)
+    model = build(name, budget, options, dtype_policy)
     before_training = _peak_rss_bytes()
     x, y = batch(model, MODELS[name][1])
     for _ in range(warmup):
@@ -208,7 +227,7 @@ def _peak_rss_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def timing(name, budgets, steps, options=None):
+def timing(name, budgets, steps, options=None, dtype_policy=None):
     """Runs `time_one` for every model in a fresh process of its own."""
     records = {}
     for label in ["plain"] + [f"ssn_{b:g}" for b in budgets]:
@@ -216,6 +235,8 @@ def timing(name, budgets, steps, options=None):
                    "--models", name, "--steps", str(steps)]
         for option, value in (options or {}).items():
             command += [f"--{option}", value]
+        if dtype_policy is not None:
+            command += ["--dtype-policy", dtype_policy]
         output = subprocess.run(command, check=True, capture_output=True, text=True)
         records[label] = json.loads(output.stdout.strip().splitlines()[-1])
     plain = records["plain"]["median_step_seconds"]
@@ -234,6 +255,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--placement", help="convert()'s placement for the SSN models")
     parser.add_argument("--templates", help="convert()'s templates for the SSN models")
+    parser.add_argument("--dtype-policy",
+                        help="Keras dtype policy to build every model under")
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument("--time-only", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -241,19 +264,22 @@ def main(argv=None):
                if getattr(args, option) is not None}
     if args.time_only:
         print(json.dumps(
-            time_one(args.models[0], args.time_only, args.steps, options=options)
+            time_one(args.models[0], args.time_only, args.steps, options=options,
+                     dtype_policy=args.dtype_policy)
         ))
         return None
     result = {"backend": keras.backend.backend(), "keras": keras.__version__,
-              "options": options,
+              "options": options, "dtype_policy": args.dtype_policy or "float32",
               "machine": platform.processor() or platform.machine(),
               "cpus": os.cpu_count(), "models": {}}
     for name in args.models:
         entry = {"batch": MODELS[name][1]}
         if keras.backend.backend() == "jax":
-            entry["xla"] = xla_figures(name, args.budgets, options)
+            entry["xla"] = xla_figures(name, args.budgets, options, args.dtype_policy)
         if args.timing:
-            entry["timing"] = timing(name, args.budgets, args.steps, options)
+            entry["timing"] = timing(
+                name, args.budgets, args.steps, options, args.dtype_policy
+            )
         result["models"][name] = entry
         print(json.dumps({name: entry}), flush=True)
     if args.out:
