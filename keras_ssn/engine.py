@@ -10,11 +10,11 @@ what keeps a train step's cost near the plain model's:
 - The bank is cut into its groups' slices by one `split`, whose gradient is
   one concatenation: no layer's gradient is a bank-sized buffer.
 - With consecutive placement, a group's layers read its slice end to end,
-  going round it: each pass over the slice is one static `split` into the
-  windows (a window that wraps joins two pieces), and the gradient into the
-  slice is one concatenation per pass, summed (`read_end_to_end`). The
-  gradient buffers hold the entries read, about the size of the generated
-  weights, whatever the depth.
+  going round it: static `split`s cut the slice into the windows (a window
+  that wraps joins two pieces), and the gradient into the slice is one
+  concatenation, or one per pass, summed, where the layers go round it many
+  times (`read_end_to_end`). The gradient buffers hold the entries read,
+  about the size of the generated weights, whatever the depth.
 - With rows placement (`placement="rows"`, and the groups `"auto"` places
   in rows), the layers of one size mix rows of one ring: at low budgets one
   `(layers, rows) @ (rows, size)` matmul generates them all and reads the
