@@ -147,7 +147,8 @@ def main(argv=None):
     print(f"plain {sum(plain.values()) / 1e6:,.1f} MB, converted "
           f"{sum(converted.values()) / 1e6:,.1f} MB")
     print("| extra MB | kind |\n|---|---|")
-    for kind, value in sorted(extra.items(), key=lambda item: -abs(item[1]))[: args.top]:
+    largest = sorted(extra.items(), key=lambda item: -abs(item[1]))
+    for kind, value in largest[: args.top]:
         print(f"| {value / 1e6:,.1f} | `{kind}` |")
     return extra
 

@@ -279,12 +279,18 @@ def read_end_to_end(source, lengths, start=0):
 
     Args:
         source: 1-D tensor.
-        lengths: Window lengths.
+        lengths: Window lengths (a window of length 0 is empty).
         start: Where the first window starts.
 
     Returns:
         List of 1-D tensors, one per window.
     """
+    if 0 in lengths:
+        read = iter(read_end_to_end(source, [n for n in lengths if n], start))
+        empty = ops.zeros((0,), dtype=source.dtype)
+        return [next(read) if n else empty for n in lengths]
+    if not lengths:
+        return []
     size = source.shape[0]
     bounds = [start, *(start + np.cumsum(lengths)).tolist()]
     if bounds[-1] - start <= 2 * size:

@@ -58,7 +58,8 @@ def four_copies_step(extra):
     specs = [small.sharing_plan.weights[p] for p in group.weights]
     reads = sum(spec.read_length for spec in specs)
     x, y = batch(small, 32)
-    return reads - specs[0].size, compiled_step_cost(compile_for_training(small), x, y)
+    step = compiled_step_cost(compile_for_training(small), x, y)
+    return reads - specs[0].size, step
 
 
 def test_a_reading_that_goes_round_into_the_start_adds_no_gradient_buffer():
