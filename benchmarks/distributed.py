@@ -42,11 +42,10 @@ import numpy as np  # noqa: E402
 
 import keras_ssn  # noqa: E402
 from benchmarks import architectures  # noqa: E402
+from benchmarks.cost import compiled_step  # noqa: E402
+from benchmarks.step_breakdown import array_bytes  # noqa: E402
 from benchmarks.tasks import CHAR_LENGTH  # noqa: E402
 from benchmarks.tasks import VOCABULARY  # noqa: E402
-
-_DTYPE_BYTES = {"f32": 4, "bf16": 2, "f16": 2, "s32": 4, "u32": 4, "f64": 8, "s64": 8}
-
 
 def dense_model():
     """A 16 -> 64 -> 64 -> 4 Dense model (5,508 parameters)."""
@@ -73,10 +72,7 @@ def all_reduce_bytes(hlo_text):
     for line in hlo_text.splitlines():
         if not re.search(r"\ball-reduce(-start)?\(", line):
             continue
-        result_types = line.split("=", 1)[1].split(" all-reduce")[0]
-        for dtype, dims in re.findall(r"\b([a-z]+\d+)\[([\d,]*)\]", result_types):
-            count = int(np.prod([int(d) for d in dims.split(",") if d] or [1]))
-            total += _DTYPE_BYTES.get(dtype, 4) * count
+        total += array_bytes(line.split("=", 1)[1].split(" all-reduce")[0])
     return total
 
 
@@ -100,14 +96,8 @@ def compiled_step_text(model, x, y):
         jax.device_put(a, distribution.get_data_layout(a.shape).backend_layout)
         for a in (x, y)
     ]
-    model._symbolic_build(data_batch=(x, y))
-    model.optimizer.build(model.trainable_variables)
-    state = tuple(
-        [v.value for v in variables]
-        for variables in (model.trainable_variables, model.non_trainable_variables,
-                          model.optimizer.variables, model.metrics_variables)
-    )
-    return jax.jit(model.train_step).lower(state, tuple(placed)).compile().as_text()
+    compiled, _ = compiled_step(model, *placed)
+    return compiled.as_text()
 
 
 def measure(name, budget, devices):

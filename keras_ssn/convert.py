@@ -332,7 +332,7 @@ def _check_options(share, upsample, templates, max_templates, placement):
 
 
 def _check_choice(option, value, choices, meaning=""):
-    """Raises `TypeError` for a value that is not a string, `ValueError` for another one."""
+    """`TypeError` for a value that is not a string, `ValueError` for another one."""
     if not isinstance(value, str):
         raise TypeError(
             f"{option} must be one of {tuple(choices)}{meaning}; received {value!r}."

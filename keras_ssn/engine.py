@@ -321,6 +321,7 @@ def _read_from_first_pass(source, bounds):
     cuts = sorted({b % size for b in bounds if b < bounds[0] + size} - {0})
     piece_starts, piece_stops = [0, *cuts], [*cuts, size]
     segments = []  # per window: (piece, begin, end) in positions of `source`
+    spans = [set() for _ in piece_starts]  # per piece: the spans read of it
     for low, high in zip(bounds[:-1], bounds[1:]):
         parts = []
         while low < high:
@@ -328,12 +329,12 @@ def _read_from_first_pass(source, bounds):
             index = bisect.bisect_right(piece_starts, offset) - 1
             stop = min(piece_stops[index], offset + high - low)
             parts.append((index, offset, stop))
+            spans[index].add((offset, stop))
             low = turn * size + stop
         segments.append(parts)
     pieces = ops.split(source, cuts) if cuts else [source]
     pieces = [
-        _cut_piece(piece, low, high, segments)
-        for piece, low, high in zip(pieces, piece_starts, piece_stops)
+        _cut_piece(*piece) for piece in zip(pieces, piece_starts, piece_stops, spans)
     ]
     return [
         _join([pieces[index][(begin, end)] for index, begin, end in parts])
@@ -341,25 +342,20 @@ def _read_from_first_pass(source, bounds):
     ]
 
 
-def _cut_piece(piece, low, high, segments):
-    """The parts of `piece` (`source[low:high]`) that the windows read, by span.
+def _cut_piece(piece, low, high, spans):
+    """The parts of `piece` (`source[low:high]`) read as `spans`, by span.
 
     Returns:
-        Dict mapping `(begin, end)` spans of `source` to tensors.
+        Dict mapping each `(begin, end)` span of `source` to its tensor.
     """
-    spans = [
-        (begin, end) for parts in segments for index, begin, end in parts
-        if low <= begin < high
-    ]
     cuts = sorted({b for span in spans for b in span} - {low, high})
+    by_span = {(low, high): piece}
     if not cuts:
-        return {(low, high): piece}
+        return by_span
     edges = [low, *cuts, high]
     parts = ops.split(piece, [c - low for c in cuts])
-    by_span = {(low, high): piece}
-    for begin, end in sorted(set(spans) - {(low, high)}):
-        first, last = edges.index(begin), edges.index(end)
-        by_span[(begin, end)] = _join(parts[first:last])
+    for begin, end in sorted(spans - {(low, high)}):
+        by_span[(begin, end)] = _join(parts[edges.index(begin) : edges.index(end)])
     return by_span
 
 
