@@ -94,6 +94,34 @@ def _sliced_parameter_bytes(body):
     return read
 
 
+def _in_place_update(body):
+    """`(buffer parameter number, update bytes)` of a fusion that updates in place.
+
+    A fusion whose root is a `dynamic-update-slice` writes only its update
+    into the buffer it was given (XLA aliases the two), so it reads and
+    writes the update, not the buffer. `None` for other fusions.
+    """
+    shapes, numbers, root = {}, {}, None
+    for line in body:
+        match = _INSTRUCTION.match(line)
+        if not match:
+            continue
+        name, shape, opcode, arguments = match.groups()
+        shapes[name] = (shape, opcode, _operands(arguments))
+        if opcode == "parameter":
+            numbers[name] = int(re.match(r"(\d+)", arguments).group(1))
+        if "ROOT" in line:
+            root = name
+    if root is None or shapes[root][1] != "dynamic-update-slice":
+        return None
+    buffer, update = shapes[root][2][:2]
+    while shapes[buffer][1] == "bitcast":
+        buffer = shapes[buffer][2][0]
+    if buffer not in numbers:
+        return None
+    return numbers[buffer], array_bytes(shapes[update][0])
+
+
 def bytes_by_kind(hlo):
     """`Counter` of bytes read and written, per kind of top-level instruction."""
     bodies, entry = computations(hlo)
@@ -108,11 +136,16 @@ def bytes_by_kind(hlo):
             continue
         operands = _operands(arguments)
         read = [sizes.get(operand, 0) for operand in operands]
+        written = sizes[name]
         if opcode == "fusion":
             called = re.search(r"calls=%?([\w.\-]+)", arguments).group(1)
             sliced = _sliced_parameter_bytes(bodies[called])
             read = [sliced.get(i, size) for i, size in enumerate(read)]
-        totals[_kind(name, arguments)] += sum(read) + sizes[name]
+            in_place = _in_place_update(bodies[called])
+            if in_place is not None:
+                read[in_place[0]] = 0
+                written = in_place[1]
+        totals[_kind(name, arguments)] += sum(read) + written
     return totals
 
 

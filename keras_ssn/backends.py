@@ -45,3 +45,20 @@ def check_distribution_scope(model):
             "its devices. Call keras_ssn.convert() inside `with strategy.scope():` "
             "(as Keras asks for models and optimizers)."
         )
+
+
+def updates_in_place(tensor):
+    """Whether `tensor` is traced by JAX, where `slice_update`s compile in place.
+
+    Keras compiles its train, test and predict steps with `jax.jit`: there
+    XLA updates a buffer in place, fused with the computation of what it
+    writes. (A step run eagerly under `run_eagerly=True` is traced by
+    `jax.grad` too and runs each update as a copy of the buffer.) On
+    TensorFlow, whose `slice_update` runs outside XLA unless the whole step
+    is XLA-compiled, this is False.
+    """
+    if keras.backend.backend() != "jax":
+        return False
+    import jax  # only on the JAX backend
+
+    return isinstance(tensor, jax.core.Tracer)
