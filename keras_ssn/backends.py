@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_ssn import keras_internals
+
 SUPPORTED_BACKENDS = ("tensorflow", "jax")
 
 
@@ -48,17 +50,19 @@ def check_distribution_scope(model):
 
 
 def updates_in_place(tensor):
-    """Whether `tensor` is traced by JAX, where `slice_update`s compile in place.
+    """Whether `slice_update`s of what is computed from `tensor` compile in place.
 
-    Keras compiles its train, test and predict steps with `jax.jit`: there
-    XLA updates a buffer in place, fused with the computation of what it
-    writes. (A step run eagerly under `run_eagerly=True` is traced by
-    `jax.grad` too and runs each update as a copy of the buffer.) On
-    TensorFlow, whose `slice_update` runs outside XLA unless the whole step
-    is XLA-compiled, this is False.
+    True where XLA compiles the computation: while JAX traces `tensor`
+    (Keras compiles every JAX train, test and predict step with `jax.jit`),
+    and inside TensorFlow functions compiled with `jit_compile=True` (Keras's
+    steps under the default `jit_compile`). XLA then updates a buffer in
+    place, fused with the computation of what it writes. Elsewhere each
+    update copies the buffer. (A JAX step run eagerly, under
+    `run_eagerly=True`, is still traced by `jax.grad` and copies.)
     """
-    if keras.backend.backend() != "jax":
-        return False
-    import jax  # only on the JAX backend
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax  # only on the JAX backend
 
-    return isinstance(tensor, jax.core.Tracer)
+        return isinstance(tensor, jax.core.Tracer)
+    return backend == "tensorflow" and keras_internals.in_tensorflow_xla_context()
