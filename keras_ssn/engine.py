@@ -167,8 +167,18 @@ def _generate_from_windows(vector, groups):
 
 
 def _layer_windows(group, specs):
-    """Bank spans of each layer's window, where the layers read end to end, else `None`."""
+    """Bank spans of each layer's window, or `None` to read the group's whole slice.
+
+    Layers that read the slice end to end read their windows, unless one of
+    them goes round the slice more than twice (upsampling from a small
+    slice): its gradient would reach the bank as one update per pass, each
+    reading the window's whole gradient where its layout is not the bank's
+    (measured on 2 x LSTM(256) at 1%: 1.82x the plain step's bytes against
+    0.92x with the slice read whole).
+    """
     if list(shared_rows(specs)) or not is_end_to_end(specs):
+        return None
+    if max(spec.read_length for spec in specs) > 2 * group.size:
         return None
     return bank_reading.window_spans(
         group.start, group.size, [spec.read_length for spec in specs]
