@@ -194,9 +194,11 @@ def _largest_fill(pieces, size, limit=FUSED_CONCATENATION_OPERANDS):
         limit: Most operands the concatenation may have.
 
     Returns:
-        The chosen pieces, by position.
+        The chosen pieces, by position: the best choice among the
+        `4 * limit` largest pieces (a dynamic program over them in order).
     """
-    pieces = sorted(pieces, key=lambda piece: piece[0])
+    largest = sorted(pieces, key=lambda piece: piece[0] - piece[1])[: 4 * limit]
+    pieces = sorted(largest, key=lambda piece: piece[0])
     # best[i][k]: (entries, previous) of the best choice ending with piece i
     # whose operands up to piece i are k.
     best = [dict() for _ in pieces]
