@@ -2,8 +2,6 @@
 
 import keras
 
-from keras_ssn import keras_internals
-
 SUPPORTED_BACKENDS = ("tensorflow", "jax")
 
 
@@ -47,22 +45,3 @@ def check_distribution_scope(model):
             "its devices. Call keras_ssn.convert() inside `with strategy.scope():` "
             "(as Keras asks for models and optimizers)."
         )
-
-
-def updates_in_place(tensor):
-    """Whether `slice_update`s of what is computed from `tensor` compile in place.
-
-    True where XLA compiles the computation: while JAX traces `tensor`
-    (Keras compiles every JAX train, test and predict step with `jax.jit`),
-    and inside TensorFlow functions compiled with `jit_compile=True` (Keras's
-    steps under the default `jit_compile`). XLA then updates a buffer in
-    place, fused with the computation of what it writes. Elsewhere each
-    update copies the buffer. (A JAX step run eagerly, under
-    `run_eagerly=True`, is still traced by `jax.grad` and copies.)
-    """
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax  # only on the JAX backend
-
-        return isinstance(tensor, jax.core.Tracer)
-    return backend == "tensorflow" and keras_internals.in_tensorflow_xla_context()

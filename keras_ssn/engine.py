@@ -38,9 +38,7 @@ import threading
 import numpy as np
 from keras import ops
 
-from keras_ssn import bank_reading
 from keras_ssn import generation
-from keras_ssn.backends import updates_in_place
 from keras_ssn.generation import COMBINE
 from keras_ssn.generation import HASHED
 from keras_ssn.generation import UPSAMPLE
@@ -114,75 +112,22 @@ def generate_groups(bank, plan, owners):
     Returns:
         A `GeneratedWeights`, in float32.
     """
+    generated = GeneratedWeights()
+    slices = group_slices(bank.vector(), plan.groups)
     maps = bank.coefficient_maps
     maps = None if maps is None else maps.value
-    groups = []  # (group, paths, specs, parameters) of the groups to generate
-    for group in plan.groups:
+    for group, group_slice in zip(plan.groups, slices):
         paths = [p for p in group.weights if p in owners]
-        if paths:
-            parameters = [
-                owners[p][0].generation_parameters(owners[p][1], maps) for p in paths
-            ]
-            groups.append((group, paths, [plan.weights[p] for p in paths], parameters))
-    vector = bank.vector()
-    if updates_in_place(vector):
-        weights = _generate_from_windows(vector, groups)
-    else:
-        slices = group_slices(vector, plan.groups)
-        weights = [
-            generate_group(slices[group.index], specs, parameters)
-            for group, _, specs, parameters in groups
+        if not paths:
+            continue
+        specs = [plan.weights[p] for p in paths]
+        parameters = [
+            owners[p][0].generation_parameters(owners[p][1], maps) for p in paths
         ]
-    generated = GeneratedWeights()
-    for (_, paths, _, _), group_weights in zip(groups, weights):
-        for path, weight in zip(paths, group_weights):
+        weights = generate_group(group_slice, specs, parameters)
+        for path, weight in zip(paths, weights):
             generated.add(*owners[path], weight)
     return generated
-
-
-def _generate_from_windows(vector, groups):
-    """Each group's weights, every window read out of `vector` at once.
-
-    A group whose layers read its slice end to end reads their windows
-    directly; any other group reads its whole slice as one window and
-    generates from it as `generate_group` does. The bank's gradient is then
-    written in place (`bank_reading.read_windows`).
-    """
-    layer_windows = [_layer_windows(group, specs) for group, _, specs, _ in groups]
-    reads = [
-        windows or [[(group.start, group.start + group.size)]]
-        for windows, (group, _, _, _) in zip(layer_windows, groups)
-    ]
-    read = iter(bank_reading.read_windows(vector, [w for spans in reads for w in spans]))
-    weights = []
-    for (_, _, specs, parameters), by_layer in zip(groups, layer_windows):
-        if by_layer is None:  # the group's whole slice
-            weights.append(generate_group(next(read), specs, parameters))
-            continue
-        weights.append([
-            generation.shape_weight(next(read), spec, params)
-            for spec, params in zip(specs, parameters)
-        ])
-    return weights
-
-
-def _layer_windows(group, specs):
-    """Bank spans of each layer's window, or `None` to read the group's whole slice.
-
-    Layers that read the slice end to end read their windows, unless one of
-    them goes round the slice more than twice (upsampling from a small
-    slice): its gradient would reach the bank as one update per pass, each
-    reading the window's whole gradient where its layout is not the bank's
-    (measured on 2 x LSTM(256) at 1%: 1.82x the plain step's bytes against
-    0.92x with the slice read whole).
-    """
-    if list(shared_rows(specs)) or not is_end_to_end(specs):
-        return None
-    if max(spec.read_length for spec in specs) > 2 * group.size:
-        return None
-    return bank_reading.window_spans(
-        group.start, group.size, [spec.read_length for spec in specs]
-    )
 
 
 def group_slices(entries, groups):

@@ -4,9 +4,7 @@ keras_ssn changes layers and models after Keras made them (a layer becomes
 its shared variant in place; a model gains a bank), which Keras's public API
 does not offer. Each function below wraps one private attribute or module of
 Keras and says what it relies on. Checked against Keras `KERAS_CHECKED`; on
-another Keras version, run the test suite before trusting them. One function
-(`in_tensorflow_xla_context`) reads TensorFlow's private API, checked against
-TensorFlow `TENSORFLOW_CHECKED`.
+another Keras version, run the test suite before trusting them.
 """
 
 import contextlib
@@ -16,7 +14,6 @@ from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 from keras.src.models.functional import Functional
 
 KERAS_CHECKED = "3.15.1"
-TENSORFLOW_CHECKED = "2.21.0"
 
 __all__ = [
     "KERAS_CHECKED",
@@ -25,7 +22,6 @@ __all__ = [
     "drop_quantize_binding",
     "finish_clones",
     "in_symbolic_scope",
-    "in_tensorflow_xla_context",
     "instance_variable",
     "jax_compute_loss_and_updates",
     "set_build_shapes",
@@ -151,17 +147,3 @@ def _finished(clone, finish):
 
     finished_clone.finish = finish
     return finished_clone
-
-
-def in_tensorflow_xla_context():
-    """Whether TensorFlow is tracing a function that XLA compiles.
-
-    True inside `tf.function(jit_compile=True)`, which is how Keras runs its
-    train, test and predict steps under `jit_compile=True` (the default
-    where every layer supports XLA). Relies on
-    `tensorflow.python.ops.control_flow_util.GraphOrParentsInXlaContext`.
-    """
-    import tensorflow as tf  # only on the TensorFlow backend
-    from tensorflow.python.ops import control_flow_util
-
-    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())

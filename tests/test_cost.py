@@ -8,8 +8,6 @@ from benchmarks.cost import batch
 from benchmarks.cost import compile_for_training
 from benchmarks.cost import compiled_step_cost
 from benchmarks.cost import dense_stack
-from benchmarks.cost import lstm_model
-from keras_ssn import engine
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "jax", reason="XLA's step analysis needs JAX"
@@ -37,19 +35,17 @@ def test_temp_bytes_grow_with_the_weights_read_not_with_layers_times_bank():
     # Were each layer's gradient a bank-sized buffer, every added layer would
     # add 8 weights' worth of temp bytes (measured: 8.0); what a layer needs
     # is the gradient of its 2 templates, its weight and the weight's
-    # gradient (measured: 2.0).
+    # gradient (measured: 4.5).
     shallow = step_temp_bytes(4, 8)
     deep = step_temp_bytes(16, 8)
     per_layer = (deep - shallow) / 12
     assert per_layer <= 6 * WEIGHT_BYTES, per_layer / WEIGHT_BYTES
 
 
-def test_temp_bytes_grow_with_the_bank_by_its_gradient_at_a_fixed_depth():
-    # Same depth, a bank 8 weights larger: the layers read as much as before,
-    # and the step holds one gradient of the added entries (measured: 8.0
-    # weights' worth; were each layer's gradient bank-sized, 16 times that).
-    added = step_temp_bytes(16, 16) - step_temp_bytes(16, 8)
-    assert added <= 8.5 * WEIGHT_BYTES, added / WEIGHT_BYTES
+def test_temp_bytes_do_not_grow_with_the_bank_at_a_fixed_depth():
+    # Same depth, twice the bank: the layers read as much as before
+    # (measured: equal; with bank-sized gradients per layer, 1.95 times).
+    assert step_temp_bytes(16, 16) <= 1.1 * step_temp_bytes(16, 8) + WEIGHT_BYTES
 
 
 def four_copies_step(extra):
@@ -160,34 +156,3 @@ def test_the_step_breakdown_adds_up_to_xlas_bytes_accessed():
     accessed = compiled_step_cost(small, *batch(small, 32))["bytes_accessed"]
     assert abs(sum(by_kind.values()) - accessed) <= 0.05 * accessed
     assert any(kind.startswith("dot") for kind in by_kind)
-
-
-def split_and_in_place_bytes(model, budget, monkeypatch):
-    """Bytes accessed by a step whose bank gradient is written in place, and split."""
-    costs = []
-    for in_place in (True, False):
-        if not in_place:
-            monkeypatch.setattr(engine, "updates_in_place", lambda tensor: False)
-        keras.utils.set_random_seed(0)
-        shared = compile_for_training(keras_ssn.convert(model(), budget, seed=0))
-        costs.append(compiled_step_cost(shared, *batch(shared, 32))["bytes_accessed"])
-    return costs
-
-
-def test_the_bank_gradient_is_written_in_place(monkeypatch):
-    # 16 x Dense(64) at 400%: every template's gradient is written into the
-    # bank's where it belongs, instead of being written and then copied into
-    # a concatenation (measured: 4.13x against 4.44x the plain step's bytes).
-    in_place, split = split_and_in_place_bytes(
-        lambda: dense_stack(16, WIDTH), 4.0, monkeypatch)
-    assert in_place <= 0.95 * split, in_place / split
-
-
-def test_a_slice_read_many_times_over_is_read_whole(monkeypatch):
-    # 2 x LSTM(32) at 5%: the kernels upsample from slices they go round
-    # more than twice. Read window by window, each pass would be an update
-    # reading the kernel's whole gradient (measured: 1.18x the bytes of the
-    # split reading); the group's slice is read whole instead (1.00x).
-    in_place, split = split_and_in_place_bytes(
-        lambda: lstm_model(units=32, length=8), 0.05, monkeypatch)
-    assert in_place <= 1.01 * split, in_place / split

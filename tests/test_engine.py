@@ -1,7 +1,5 @@
 """The generation engine: each shared weight generated once per forward pass."""
 
-import itertools
-
 import keras
 import numpy as np
 import pytest
@@ -13,7 +11,6 @@ from conftest import sample_input
 
 import keras_ssn
 from benchmarks.architectures import wide_resnet
-from keras_ssn import bank_reading
 from keras_ssn import engine
 from keras_ssn import generation
 
@@ -114,143 +111,6 @@ def test_windows_read_end_to_end_go_round_the_source(lengths, start):
     np.add.at(want, positions, np.concatenate(targets))
     np.testing.assert_allclose(
         to_numpy(gradient(loss, source)), want, rtol=1e-6, atol=1e-6)
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    lengths=st.lists(st.integers(0, 45), min_size=1, max_size=6),
-    offset=st.integers(0, 9),
-    start=st.integers(0, 10),
-)
-def test_windows_read_out_of_the_bank_write_their_gradient_in_place(
-    lengths, offset, start
-):
-    # A 10-entry slice at `start` of a 20-entry bank, read end to end from
-    # `offset` up to 4.5 times over, the second pass onwards adding to what
-    # the first wrote.
-    bank = np.arange(20, dtype="float32")
-    spans = bank_reading.window_spans(start, 10, lengths, offset)
-    positions = start + np.arange(offset, offset + sum(lengths)) % 10
-    targets = [np.random.default_rng(n).normal(size=n).astype("float32")
-               for n in lengths]
-
-    def loss(x):
-        windows = bank_reading.read_windows(x, spans)
-        return sum(keras.ops.sum(w * t) for w, t in zip(windows, targets))
-
-    windows = bank_reading.read_windows(keras.ops.convert_to_tensor(bank), spans)
-    expected = np.split(bank[positions], np.cumsum(lengths)[:-1])
-    for window, want in zip(windows, expected):
-        np.testing.assert_array_equal(to_numpy(window), want)
-    want = np.zeros(20, "float32")
-    np.add.at(want, positions, np.concatenate(targets))
-    np.testing.assert_allclose(
-        to_numpy(gradient(loss, bank)), want, rtol=1e-6, atol=1e-6)
-    if keras.backend.backend() == "jax":  # compiled: the updates run in place
-        import jax
-
-        np.testing.assert_allclose(
-            to_numpy(jax.jit(jax.grad(loss))(bank)), want, rtol=1e-6, atol=1e-6)
-
-
-@settings(max_examples=40, deadline=None)
-@given(cuts=st.lists(st.integers(1, 39), min_size=1, max_size=9, unique=True),
-       dropped=st.sets(st.integers(0, 9)))
-def test_the_largest_fill_is_the_best_concatenation_of_few_operands(cuts, dropped):
-    # Disjoint pieces of a 40-entry vector, some left out so that gaps need
-    # zeros; the fill is checked against every subset.
-    edges = [0, *sorted(cuts), 40]
-    pieces = [(low, high, None) for i, (low, high) in enumerate(zip(edges, edges[1:]))
-              if i not in dropped]
-    limit = bank_reading.FUSED_CONCATENATION_OPERANDS
-
-    def operands(chosen):
-        stops = [0] + [high for _, high, _ in chosen]
-        gaps = sum(low > stop for (low, _, _), stop in zip(chosen, stops))
-        return len(chosen) + gaps + (stops[-1] < 40)
-
-    def entries(chosen):
-        return sum(high - low for low, high, _ in chosen)
-
-    fill = bank_reading._largest_fill(pieces, 40)
-    assert fill == sorted(fill) and operands(fill) <= limit
-    best = max(
-        entries(chosen)
-        for n in range(len(pieces) + 1)
-        for chosen in itertools.combinations(pieces, n)
-        if operands(list(chosen)) <= limit
-    )
-    assert entries(fill) == best
-
-
-def compiled_gradients(model, x, in_place, monkeypatch):
-    """Gradients of a loss of `model(x)` in a compiled step, bank updates in place or not."""
-    if keras.backend.backend() == "jax":
-        import jax
-
-        if not in_place:  # a JAX trace otherwise always updates in place
-            monkeypatch.setattr(engine, "updates_in_place", lambda tensor: False)
-        trainable = [v.value for v in model.trainable_variables]
-        non_trainable = [v.value for v in model.non_trainable_variables]
-
-        def loss(trainable):
-            y, _ = model.stateless_call(trainable, non_trainable, x)
-            return jax.numpy.sum(jax.numpy.sin(y))
-
-        return [np.asarray(g) for g in jax.jit(jax.grad(loss))(trainable)]
-    import tensorflow as tf
-
-    @tf.function(jit_compile=in_place)  # only XLA updates in place
-    def gradients():
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(tf.sin(model(x)))
-        return tape.gradient(loss, model.trainable_variables)
-
-    return [g.numpy() for g in gradients()]
-
-
-@pytest.mark.parametrize("budget", [0.05, 1.7, 4.0])
-def test_the_bank_gradient_written_in_place_is_the_concatenated_one(budget, monkeypatch):
-    # Compiled by XLA, the bank is read window by window and its gradient
-    # written in place; otherwise it is cut by splits and the gradient
-    # concatenated. Both add the same contributions, in possibly another
-    # order (measured on JAX: at most 2.9e-6 of 14.5 at 5%, 2.4e-7 of 10.6
-    # at 400%).
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(37),
-                              keras.layers.Dense(53), keras.layers.Dense(5)])
-    shared = keras_ssn.convert(model, budget, seed=0)
-    x = np.random.default_rng(0).normal(size=(8, 20)).astype("float32")
-    in_place = compiled_gradients(shared, x, True, monkeypatch)
-    concatenated = compiled_gradients(shared, x, False, monkeypatch)
-    for a, b in zip(concatenated, in_place):
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
-
-
-def test_only_xla_updates_the_bank_gradient_in_place(monkeypatch):
-    # Eager TensorFlow, and TensorFlow functions XLA does not compile, read
-    # the bank with splits: there every `slice_update` would copy it.
-    calls = []
-    real = engine.bank_reading.read_windows
-    monkeypatch.setattr(engine.bank_reading, "read_windows",
-                        lambda *args: calls.append(1) or real(*args))
-    shared = keras_ssn.convert(MODELS["mlp"](), 2.0, seed=0)
-    x = sample_input(shared, 4)
-    shared(x)
-    assert calls == []
-    if keras.backend.backend() == "jax":
-        import jax
-
-        non_trainable = [v.value for v in shared.non_trainable_variables]
-        jax.jit(lambda v: shared.stateless_call(v, non_trainable, x)[0])(
-            [v.value for v in shared.trainable_variables])
-    else:
-        import tensorflow as tf
-
-        tf.function(shared)(x)
-        assert calls == []
-        tf.function(shared, jit_compile=True)(x)
-    assert calls == [1]
 
 
 def test_model_call_generates_no_weight_layer_by_layer(monkeypatch):
