@@ -4,7 +4,8 @@ Compiles the JAX train step of the plain model and of its conversion (as
 `benchmarks.cost` builds them) and sums, per kind of top-level instruction
 of XLA's compiled HLO (`compiled.as_text()`), the bytes it reads and writes:
 its output, plus each operand (an operand that a fusion only slices counts
-as the slices it reads, as XLA's own cost analysis counts it). Kinds are the
+as the slices it reads, and a fusion that updates a buffer in place as the
+update it writes, as XLA's own cost analysis counts them). Kinds are the
 instruction's name without its number and the JAX operation it comes from,
 layer numbers dropped, so `dense_3` and `dense_17` add up. Prints the kinds
 whose bytes differ most between the two steps.
