@@ -180,7 +180,7 @@ def main(argv=None):
     extra = {kind: converted[kind] - plain[kind] for kind in plain.keys() | converted}
     print(f"plain {sum(plain.values()) / 1e6:,.1f} MB, converted "
           f"{sum(converted.values()) / 1e6:,.1f} MB")
-    print("| extra MB | kind |\n|---|---|")
+    print("| converted − plain, MB | kind of instruction, JAX operation |\n|---|---|")
     largest = sorted(extra.items(), key=lambda item: -abs(item[1]))
     for kind, value in largest[: args.top]:
         print(f"| {value / 1e6:,.1f} | `{kind}` |")
