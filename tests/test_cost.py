@@ -174,8 +174,8 @@ def test_the_step_breakdown_counts_an_in_place_update_as_its_update():
 
     compiled = jax.jit(fill).lower(
         [1.0] * 4, [jax.numpy.ones((4096,))] * 4).compile()
-    accessed = compiled.cost_analysis()
-    accessed = (accessed[0] if isinstance(accessed, (list, tuple)) else accessed)
+    analysis = compiled.cost_analysis()
+    analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
     by_kind = bytes_by_kind(compiled.as_text())
     assert any("dynamic-update-slice" in kind for kind in by_kind)
-    assert abs(sum(by_kind.values()) - accessed["bytes accessed"]) <= 4096
+    assert abs(sum(by_kind.values()) - analysis["bytes accessed"]) <= 4096
