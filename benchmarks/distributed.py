@@ -47,6 +47,7 @@ from benchmarks.step_breakdown import array_bytes  # noqa: E402
 from benchmarks.tasks import CHAR_LENGTH  # noqa: E402
 from benchmarks.tasks import VOCABULARY  # noqa: E402
 
+
 def dense_model():
     """A 16 -> 64 -> 64 -> 4 Dense model (5,508 parameters)."""
     return keras.Sequential([

@@ -61,48 +61,20 @@ def _operands(arguments):
     return re.findall(r"%([\w.\-]+)", arguments.split("), ")[0])
 
 
-def _sliced_parameter_bytes(body):
-    """Bytes a fused computation reads of each parameter, by parameter number.
+def _fusion_bytes(body):
+    """Bytes a fused computation reads of each parameter, and the bytes it writes.
 
     A parameter used only through slices (after bitcasts) counts as the
-    slices; any other use counts it whole.
+    slices; any other use counts it whole. A fusion whose root is a
+    `dynamic-update-slice` of a parameter updates that buffer in place (XLA
+    aliases the two): the buffer is not read through the update, and the
+    fusion writes the update only.
+
+    Returns:
+        `(reads, written)`: bytes read by parameter number, and bytes written
+        for an in-place update (`None` for other fusions: their output).
     """
-    shapes, numbers, users = {}, {}, collections.defaultdict(list)
-    for line in body:
-        match = _INSTRUCTION.match(line)
-        if not match:
-            continue
-        name, shape, opcode, arguments = match.groups()
-        shapes[name] = (shape, opcode)
-        if opcode == "parameter":
-            numbers[name] = int(re.match(r"(\d+)", arguments).group(1))
-        for operand in _operands(arguments):
-            users[operand].append(name)
-    read = {}
-    for parameter, number in numbers.items():
-        whole = array_bytes(shapes[parameter][0])
-        frontier, sliced, only_slices = [parameter], 0, True
-        while frontier:
-            for user in users[frontier.pop()]:
-                shape, opcode = shapes[user]
-                if opcode == "bitcast":
-                    frontier.append(user)
-                elif opcode == "slice":
-                    sliced += array_bytes(shape)
-                else:
-                    only_slices = False
-        read[number] = min(whole, sliced) if only_slices and sliced else whole
-    return read
-
-
-def _in_place_update(body):
-    """`(buffer parameter number, update bytes)` of a fusion that updates in place.
-
-    A fusion whose root is a `dynamic-update-slice` writes only its update
-    into the buffer it was given (XLA aliases the two), so it reads and
-    writes the update, not the buffer. `None` for other fusions.
-    """
-    shapes, numbers, root = {}, {}, None
+    shapes, numbers, users, root = {}, {}, collections.defaultdict(list), None
     for line in body:
         match = _INSTRUCTION.match(line)
         if not match:
@@ -111,16 +83,32 @@ def _in_place_update(body):
         shapes[name] = (shape, opcode, _operands(arguments))
         if opcode == "parameter":
             numbers[name] = int(re.match(r"(\d+)", arguments).group(1))
+        for operand in shapes[name][2]:
+            users[operand].append(name)
         if "ROOT" in line:
             root = name
-    if root is None or shapes[root][1] != "dynamic-update-slice":
-        return None
-    buffer, update = shapes[root][2][:2]
-    while shapes[buffer][1] == "bitcast":
-        buffer = shapes[buffer][2][0]
-    if buffer not in numbers:
-        return None
-    return numbers[buffer], array_bytes(shapes[update][0])
+    written = None
+    if root is not None and shapes[root][1] == "dynamic-update-slice":
+        written = array_bytes(shapes[shapes[root][2][1]][0])
+    reads = {}
+    for parameter, number in numbers.items():
+        whole = array_bytes(shapes[parameter][0])
+        frontier, sliced, only_slices, updated = [parameter], 0, True, False
+        while frontier:
+            used = frontier.pop()
+            for user in users[used]:
+                shape, opcode, operands = shapes[user]
+                if opcode == "bitcast":
+                    frontier.append(user)
+                elif opcode == "slice":
+                    sliced += array_bytes(shape)
+                elif user == root and written is not None and operands[0] == used:
+                    updated = True  # the buffer updated in place is not read
+                else:
+                    only_slices = False
+        partial = only_slices and (sliced or updated)
+        reads[number] = min(whole, sliced) if partial else whole
+    return reads, written
 
 
 def bytes_by_kind(hlo):
@@ -140,12 +128,9 @@ def bytes_by_kind(hlo):
         written = sizes[name]
         if opcode == "fusion":
             called = re.search(r"calls=%?([\w.\-]+)", arguments).group(1)
-            sliced = _sliced_parameter_bytes(bodies[called])
-            read = [sliced.get(i, size) for i, size in enumerate(read)]
-            in_place = _in_place_update(bodies[called])
-            if in_place is not None:
-                read[in_place[0]] = 0
-                written = in_place[1]
+            reads, in_place = _fusion_bytes(bodies[called])
+            read = [reads.get(i, size) for i, size in enumerate(read)]
+            written = written if in_place is None else in_place
         totals[_kind(name, arguments)] += sum(read) + written
     return totals
 
