@@ -118,7 +118,7 @@ def train(args):
     )
     history = small.fit(x[part], y[part], batch_size=local, epochs=args.epochs,
                         shuffle=False, verbose=0)
-    bank = np.asarray(jax.device_get(small.bank.entries.value))
+    bank = np.asarray(jax.device_get(small.bank.vector()))
     plain = keras_ssn.materialize(small)
     keras.distribution.set_distribution(None)
     predictions = plain.predict(x[test_index], verbose=0).argmax(-1)

@@ -1,6 +1,7 @@
 """The global weight bank: one float32 vector that every shared layer reads."""
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -87,11 +88,23 @@ class WeightBank(keras.layers.Layer):
     `coefficient_maps`: like the bank entries, the maps belong to a group,
     not to any one layer.
 
-    Sharded over `shards` devices (`keras.distribution.ModelParallel`, see
-    `keras_ssn.bank_layouts`), the entries are two variables: `entries`, a
-    multiple of `shards` long, which the layout shards, and `entries_tail`,
-    the `size % shards` entries left, which every device holds. Together
-    they are still `size` trainable parameters; `vector()` joins them.
+    The entries are held in one or more variables, `pieces`, laid end to
+    end in bank order; together they are always `size` trainable parameters
+    and `vector()` joins them:
+
+    - By default one variable, `entries`.
+    - Cut into `pieces` (sizes given by `keras_ssn.engine.bank_pieces`):
+      variables `piece_0`, `piece_1`, ..., cut where the layers' reading
+      cuts the bank, so that a layer whose templates are one piece reads
+      that variable itself (no copy out of the bank) and its gradient is
+      that variable's gradient (no concatenation into the bank's).
+    - Sharded over `shards` devices (`keras.distribution.ModelParallel`, see
+      `keras_ssn.bank_layouts`): `entries`, a multiple of `shards` long,
+      which the layout shards, and `entries_tail`, the `size % shards`
+      entries left, which every device holds.
+
+    However the entries are held, `save()` and `save_weights()` store them
+    as one vector, so a file loads into a bank cut into other pieces.
 
     Args:
         size: Number of entries in the bank.
@@ -101,7 +114,10 @@ class WeightBank(keras.layers.Layer):
         coefficient_map_initializer: Initializer of the maps; by default a
             `CoefficientMapInitializer` over `coefficient_maps`.
         shards: Number of devices the entries are sharded over (1: not
-            sharded, one `entries` variable).
+            sharded).
+        pieces: Sizes of the variables that hold the entries, in bank
+            order, adding up to `size`; `None` for one variable. Only
+            unsharded banks are cut into pieces.
         **kwargs: Base layer keyword arguments, such as `name`.
     """
 
@@ -112,6 +128,7 @@ class WeightBank(keras.layers.Layer):
         coefficient_maps=(),
         coefficient_map_initializer=None,
         shards=1,
+        pieces=None,
         **kwargs,
     ):
         kwargs["dtype"] = "float32"
@@ -124,6 +141,7 @@ class WeightBank(keras.layers.Layer):
             )
         self.size = int(size)
         self.shards = int(shards)
+        self.piece_sizes = _piece_sizes(pieces, self.size, self.shards)
         self.initializer = keras.initializers.get(initializer)
         self.coefficient_map_shapes = [tuple(s) for s in coefficient_maps]
         if coefficient_map_initializer is None:
@@ -138,24 +156,31 @@ class WeightBank(keras.layers.Layer):
     def build(self, input_shape=None):
         if self.built:
             return
-        head_size = self.size - self.size % self.shards
         initial = self.initializer((self.size,), dtype="float32")
-        self.entries = self.add_weight(
-            name="entries",
-            shape=(head_size,),
-            initializer=_Given(initial[:head_size]),
-            dtype="float32",
-            autocast=False,
-        )
-        self.entries_tail = None
-        if head_size < self.size:
-            self.entries_tail = self.add_weight(
-                name="entries_tail",
-                shape=(self.size - head_size,),
-                initializer=_Given(initial[head_size:]),
-                dtype="float32",
-                autocast=False,
+        if self.shards > 1:
+            head_size = self.size - self.size % self.shards
+            names = ["entries", "entries_tail"]
+            sizes = [head_size, self.size - head_size]
+        elif len(self.piece_sizes) == 1:
+            names, sizes = ["entries"], self.piece_sizes
+        else:
+            names = [f"piece_{i}" for i in range(len(self.piece_sizes))]
+            sizes = self.piece_sizes
+        self.pieces = []
+        start = 0
+        for name, piece_size in zip(names, sizes):
+            if not piece_size:
+                continue  # a sharded bank with no entries left over
+            self.pieces.append(
+                self.add_weight(
+                    name=name,
+                    shape=(piece_size,),
+                    initializer=_Given(initial[start : start + piece_size]),
+                    dtype="float32",
+                    autocast=False,
+                )
             )
+            start += piece_size
         self.coefficient_maps = None
         map_size = sum(rows * cols for rows, cols in self.coefficient_map_shapes)
         if map_size:
@@ -168,11 +193,53 @@ class WeightBank(keras.layers.Layer):
             )
         self.built = True
 
+    def piece_values(self):
+        """The entries as the tensors of `pieces`, in bank order."""
+        return [piece.value for piece in self.pieces]
+
     def vector(self):
         """All `size` entries as one 1-D tensor, in bank order."""
-        if self.entries_tail is None:
-            return self.entries.value
-        return ops.concatenate([self.entries.value, self.entries_tail.value])
+        values = self.piece_values()
+        return values[0] if len(values) == 1 else ops.concatenate(values)
+
+    def save_own_variables(self, store):
+        """Stores the entries as one vector, then the coefficient maps."""
+        store["0"] = ops.convert_to_numpy(self.vector())
+        if self.coefficient_maps is not None:
+            store["1"] = self.coefficient_maps
+
+    def load_own_variables(self, store):
+        """Loads stored entries into this bank's pieces, however they are cut.
+
+        The store holds the entries as one vector (what `save_own_variables`
+        writes) or as the variables of a sharded bank, then the coefficient
+        maps if the bank has any.
+
+        Raises:
+            ValueError: if the stored entries are not `size` long, or the
+                coefficient maps are missing.
+        """
+        count = len(store.keys()) - (self.coefficient_maps is not None)
+        if count < 1:
+            raise ValueError(
+                f"The weight bank expected its entries and coefficient maps, but "
+                f"the file holds {len(store.keys())} vector(s): it was saved "
+                "from another model."
+            )
+        entries = np.concatenate(
+            [np.asarray(store[str(i)]).reshape(-1) for i in range(count)]
+        )
+        if entries.shape != (self.size,):
+            raise ValueError(
+                f"The weight bank has {self.size:,} entries, but the file holds "
+                f"{entries.shape[0]:,}: it was saved from another model or budget."
+            )
+        start = 0
+        for piece in self.pieces:
+            piece.assign(entries[start : start + piece.shape[0]])
+            start += piece.shape[0]
+        if self.coefficient_maps is not None:
+            self.coefficient_maps.assign(store[str(count)])
 
     def call(self, inputs=None):
         return self.vector()
@@ -184,6 +251,7 @@ class WeightBank(keras.layers.Layer):
             {
                 "size": self.size,
                 "shards": self.shards,
+                "pieces": self.piece_sizes if len(self.piece_sizes) > 1 else None,
                 "initializer": keras.initializers.serialize(self.initializer),
                 "coefficient_maps": [list(s) for s in self.coefficient_map_shapes],
                 "coefficient_map_initializer": keras.initializers.serialize(
@@ -192,6 +260,24 @@ class WeightBank(keras.layers.Layer):
             }
         )
         return config
+
+
+def _piece_sizes(pieces, size, shards):
+    """Checks the `pieces` argument of `WeightBank`; returns the sizes."""
+    if pieces is None:
+        return [size]
+    sizes = [int(p) for p in pieces]
+    if not sizes or min(sizes) < 1 or sum(sizes) != size:
+        raise ValueError(
+            f"pieces must be positive sizes adding up to the bank size ({size:,}); "
+            f"got {len(sizes)} pieces adding up to {sum(sizes):,}."
+        )
+    if len(sizes) > 1 and shards > 1:
+        raise ValueError(
+            f"A bank sharded over {shards} devices is held as one sharded "
+            "variable; pass pieces=None."
+        )
+    return sizes
 
 
 class _Given(keras.initializers.Initializer):

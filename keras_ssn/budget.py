@@ -106,7 +106,10 @@ class BudgetError(ValueError):
 
     def _name(self, count):
         if self._is_fraction():
-            return f"{count:,} (budget={count / self._original:.4g})"
+            fraction = f"{count / self._original:.4g}"
+            if fraction.isdigit():
+                fraction += ".0"  # a float: an int budget is a count
+            return f"{count:,} (budget={fraction})"
         return f"{count:,}"
 
     def _int_hint(self):

@@ -1,5 +1,7 @@
 """`convert()` a Keras model to share its weights, and `materialize()` it back."""
 
+import contextlib
+
 import keras
 import numpy as np
 from keras import ops
@@ -12,6 +14,7 @@ from keras_ssn.bank_sharding import BANK_NAME
 from keras_ssn.bank_sharding import bank_shards
 from keras_ssn.budget import BudgetError
 from keras_ssn.budget import resolve_budget
+from keras_ssn.engine import bank_pieces
 from keras_ssn.keras_internals import Functional
 from keras_ssn.layer_paths import count_trainable
 from keras_ssn.layer_paths import own_variables
@@ -122,10 +125,11 @@ def convert(
             layers that would take bare rows read on from one another;
             else `"consecutive"`). `upsample="inter"`, `templates="fit"` and
             `placement="consecutive"` reproduce the paper's settings.
-        exclude: Layers to keep unshared: a layer name, a layer path (as
-            `summary()` prints it), a regular expression that fully matches
-            a name or a path, a list of those, or a predicate that takes a
-            layer and returns `True` to keep it unshared. A nested model's
+        exclude: Layers to keep unshared: a layer of `model` (matched by
+            its name), a layer name, a layer path (as `summary()` prints
+            it), a regular expression (a string or an `re.Pattern`) that
+            fully matches a name or a path, a list of those, or a predicate
+            that takes a layer and returns `True` to keep it unshared. A nested model's
             (or any container's) name or path covers every layer inside it.
             Each name or pattern must match some layer.
         min_size: Layers whose weight has fewer entries keep it unshared
@@ -204,6 +208,7 @@ def apply_plan(copy, candidates, plan, seed=None):
         `copy`, now a `SharedFunctional` or `SharedSequential`, or a
         `SharedModel` around it.
     """
+    shards = bank_shards(plan.bank_size)
     bank = WeightBank(
         plan.bank_size,
         initializer=BankInitializer(
@@ -213,7 +218,8 @@ def apply_plan(copy, candidates, plan, seed=None):
         coefficient_map_initializer=CoefficientMapInitializer(
             plan.coefficient_map_shapes, seed=seed
         ),
-        shards=bank_shards(plan.bank_size),
+        shards=shards,
+        pieces=bank_pieces(plan) if shards == 1 else None,
         name=BANK_NAME,
     )
     for index, candidate in enumerate(candidates):
@@ -277,6 +283,17 @@ def check_model(model):
         raise TypeError(
             "convert() takes a Keras model (Sequential, Functional or "
             f"subclassed); received {type(model).__name__}."
+        )
+    for path, layer in walk_layers(model):
+        if isinstance(layer, BankOwnerMixin):
+            raise ValueError(
+                f"Model '{model.name}' contains '{path}', a model keras_ssn "
+                "already converted. Build it from the original model instead, "
+                "or put keras_ssn.materialize() of it in its place."
+            )
+    if model.built and not model.weights:
+        raise ValueError(
+            f"Model '{model.name}' has no weights to share."
         )
     if not model.built or not model.weights:
         raise ValueError(
@@ -346,15 +363,34 @@ def copy_model(model):
     if is_subclassed(model):
         copy = _rebuilt(model)
     else:
-        copy = keras.models.clone_model(
-            model, recursive=True, input_tensors=_named_inputs(model)
-        )
+        with _compile_state_left_behind(model):
+            copy = keras.models.clone_model(
+                model, recursive=True, input_tensors=_named_inputs(model)
+            )
         if type(model) not in (Functional, keras.Sequential):
             # A Functional subclass (a keras_hub backbone): the clone is a
             # plain Functional; remember the class for `materialize()`.
             copy.original_model = keras.saving.serialize_keras_object(model)
     copy.set_weights(model.get_weights())
     return copy
+
+
+@contextlib.contextmanager
+def _compile_state_left_behind(model):
+    """Lets `clone_model` copy `model` and its nested models uncompiled.
+
+    `clone_model` compiles the clone of a compiled model with an optimizer
+    built for the model's own variables, which a converted copy replaces.
+    """
+    compiled = [m for m in (model, *(layer for _, layer in walk_layers(model)))
+                if isinstance(m, keras.Model) and m.compiled]
+    for each in compiled:
+        each.compiled = False
+    try:
+        yield
+    finally:
+        for each in compiled:
+            each.compiled = True
 
 
 def _named_inputs(model):

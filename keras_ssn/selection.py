@@ -234,15 +234,17 @@ def layer_filter(exclude, min_size, model=None):
 def _exclusion_matcher(exclude, model=None):
     if exclude is None:
         return None
-    if callable(exclude):
+    one = (str, re.Pattern, keras.layers.Layer)
+    if callable(exclude) and not isinstance(exclude, keras.layers.Layer):
         return lambda path, layer: bool(exclude(layer))
-    patterns = [exclude] if isinstance(exclude, str) else exclude
+    patterns = [exclude] if isinstance(exclude, one) else exclude
     if not isinstance(patterns, (list, tuple, set)) or not all(
-        isinstance(p, str) for p in patterns
+        isinstance(p, one) for p in patterns
     ):
         raise TypeError(
-            "exclude must be a layer name, path or regular expression, a list "
-            f"of those, or a function of a layer; received {exclude!r}."
+            "exclude must be a layer, a layer name, path or regular expression "
+            "(a string or a compiled re.Pattern), a list of those, or a function "
+            f"of a layer; received {exclude!r}."
         )
     compiled = [_compiled_pattern(p) for p in patterns]
     if model is not None:
@@ -255,6 +257,11 @@ def _exclusion_matcher(exclude, model=None):
 
 
 def _compiled_pattern(pattern):
+    """A compiled pattern for a name, path or pattern; a layer matches by name."""
+    if isinstance(pattern, re.Pattern):
+        return pattern
+    if isinstance(pattern, keras.layers.Layer):
+        return re.compile(re.escape(pattern.name))
     try:
         return re.compile(pattern)
     except re.error as error:

@@ -32,7 +32,7 @@ def test_every_weight_entry_is_a_signed_bank_entry_and_every_entry_is_used():
     model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(30, use_bias=False),
                               keras.layers.Dense(7, use_bias=False)])
     small = keras_ssn.baselines.hashed(model, 100, seed=3)
-    bank = keras.ops.convert_to_numpy(small.bank.entries)
+    bank = keras.ops.convert_to_numpy(small.bank.vector())
     used = []
     for layer in small.layers:
         spec = layer.sharing["kernel"]

@@ -188,3 +188,10 @@ def test_auto_groups_spend_every_budget_one_group_can(upsample):
     assert keras_ssn.count_trainable(single) == smallest
     with pytest.raises(keras_ssn.BudgetError):
         keras_ssn.convert(model, smallest - 1, upsample=upsample)
+
+
+def test_a_whole_budget_fraction_in_a_message_reads_as_a_fraction():
+    # An int budget is a parameter count, so the largest fraction of a
+    # baseline capped at the model's size reads 1.0, not 1.
+    with pytest.raises(keras_ssn.BudgetError, match=r"\(budget=1\.0\)"):
+        keras_ssn.baselines.hashed(mlp(), 5.0)

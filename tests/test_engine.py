@@ -65,6 +65,19 @@ def test_consecutive_groups_are_read_end_to_end_and_sliding_ones_are_not():
             assert engine.is_end_to_end(specs) is expected
 
 
+def test_a_bank_is_held_in_the_pieces_its_layers_read():
+    # At 100% every layer reads one window of its group's slice, end to end:
+    # each window is a piece of the bank.
+    small = keras_ssn.convert(MODELS["mlp"](), 1.0, placement="consecutive", seed=0)
+    plan = small.sharing_plan
+    windows = [plan.weights[p].read_length for g in plan.groups for p in g.weights]
+    assert [piece.shape[0] for piece in small.bank.pieces] == windows
+    assert engine.bank_pieces(plan) == windows
+    # Rows placement reads its groups' slices whole: one piece, cut by one split.
+    rows = keras_ssn.convert(MODELS["mlp"](), 1.0, placement="rows", seed=0).sharing_plan
+    assert engine.bank_pieces(rows) == [rows.bank_size]
+
+
 def gradient(function, x):
     """The gradient of the scalar `function(x)` at `x`, on the active backend."""
     if keras.backend.backend() == "jax":
@@ -83,28 +96,37 @@ def gradient(function, x):
     pytest.skip("needs a JAX or TensorFlow gradient")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     lengths=st.lists(st.integers(0, 45), min_size=1, max_size=6),
     start=st.integers(0, 25),
+    held_in=st.one_of(
+        st.just("first pass"), st.sets(st.integers(1, 9), max_size=4)
+    ),
 )
-def test_windows_read_end_to_end_go_round_the_source(lengths, start):
+def test_windows_read_end_to_end_go_round_the_source(lengths, start, held_in):
     # Up to 4.5 passes over a 10-entry source: both the reading that reuses
     # the first pass's pieces (at most twice over) and the pass-by-pass one;
-    # a window of length 0 is empty.
+    # a window of length 0 is empty. The source is held in pieces cut where
+    # the first pass cuts it (as a bank is, see `bank_pieces`) or anywhere.
     source = np.arange(10, dtype="float32")
     positions = np.arange(start, start + sum(lengths)) % 10
     expected = np.split(source[positions], np.cumsum(lengths)[:-1])
     targets = [np.random.default_rng(n).normal(size=n).astype("float32")
                for n in lengths]
+    if held_in == "first pass":
+        bounds = start + np.cumsum([0, *lengths])
+        held_in = {b % 10 for b in bounds if b < start + 10} - {0}
+    cuts = sorted(held_in)
+
+    def read(x):
+        pieces = keras.ops.split(x, cuts) if cuts else [x]
+        return engine.read_end_to_end(pieces, lengths, start)
 
     def loss(x):
-        windows = engine.read_end_to_end(x, lengths, start)
-        return sum(keras.ops.sum(w * t) for w, t in zip(windows, targets))
+        return sum(keras.ops.sum(w * t) for w, t in zip(read(x), targets))
 
-    windows = engine.read_end_to_end(keras.ops.convert_to_tensor(source),
-                                     lengths, start)
-    for window, want in zip(windows, expected):
+    for window, want in zip(read(keras.ops.convert_to_tensor(source)), expected):
         np.testing.assert_array_equal(to_numpy(window), want)
     # Every entry's gradient is the sum over the windows that read it.
     want = np.zeros(10, "float32")
@@ -177,7 +199,7 @@ def test_rows_placement_mixes_shared_rows_with_one_matmul():
     assert rings == {(0, 3)} and group.size == 640 - 2 * 6
     assert engine.shared_rows(specs) == [list(range(6))]
     # Rows are 256 entries from the slice's start; the last one wraps.
-    bank = to_numpy(small.bank.entries)
+    bank = to_numpy(small.bank.vector())
     rows = np.concatenate([bank, bank]) [: 3 * 256].reshape(3, 256)
     for layer, spec in zip(small.layers, specs):
         coefficients = to_numpy(layer.coefficients["kernel"])[0]

@@ -64,6 +64,18 @@ def test_already_converted_model():
     small = keras_ssn.convert(MODELS["mlp"](), 0.5)
     with pytest.raises(ValueError, match="already converted"):
         keras_ssn.convert(small, 0.5)
+    inputs = keras.Input(small.input_shape[1:])
+    outer = keras.Model(inputs, keras.layers.Dense(2)(small(inputs)), name="outer")
+    with pytest.raises(ValueError, match=(
+            f"Model 'outer' contains '{small.name}', a model keras_ssn already "
+            "converted")):
+        keras_ssn.convert(outer, 0.5)
+
+
+def test_a_model_without_weights_has_nothing_to_share():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.ReLU()])
+    with pytest.raises(ValueError, match="has no weights to share"):
+        keras_ssn.convert(model, 0.5)
 
 
 def test_subclassed_model_that_cannot_be_copied_says_how_to_fix_it():

@@ -1,5 +1,7 @@
 """Layer families and model kinds beyond Dense/Conv/Embedding, and exclusions."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -55,6 +57,11 @@ def test_exclude_by_name_path_regex_list_and_predicate():
     assert unshared(exclude=["stem", "head"]) == {"stem", "head"}
     assert unshared(exclude=lambda layer: layer.units == 128) == {
         "stem", "inner/block/project", "inner/inner_dense"}
+    model = MODELS["nested"]()
+    small = keras_ssn.convert(model, 1.0, exclude=[model.get_layer("head"),
+                                                   re.compile("inner/block/.*")])
+    assert {e["path"] for e in small.sharing_plan.unshared_layers} == {
+        "head", "inner/block/expand", "inner/block/project"}
 
 
 def test_a_containers_name_excludes_everything_inside_it():

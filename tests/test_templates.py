@@ -61,7 +61,7 @@ def test_fit_mixes_every_copy_that_fits_up_to_max_templates():
 
 def test_one_template_is_a_scaled_window_of_the_slice():
     small = keras_ssn.convert(stack(depth=4), 0.5, templates="fewest", seed=0)
-    bank = keras.ops.convert_to_numpy(small.bank.entries)
+    bank = keras.ops.convert_to_numpy(small.bank.vector())
     for layer in small.layers:
         spec = layer.sharing["kernel"]
         window = bank[spec.start + (spec.offset + np.arange(spec.weight_size)) % spec.size]

@@ -16,11 +16,11 @@ def test_fit_under_xla_updates_the_bank(model_name, fraction):
     small = keras_ssn.convert(MODELS[model_name](), fraction, seed=0)
     small.compile(optimizer="adam", loss="mse", jit_compile=True)
     x, y = sample_input(small, 8), sample_targets(small, 8)
-    before = small.bank.entries.numpy().copy()
+    before = keras.ops.convert_to_numpy(small.bank.vector()).copy()
     history = small.fit(x, y, epochs=2, batch_size=4, verbose=0)
     assert small.jit_compile is True
     assert np.all(np.isfinite(history.history["loss"]))
-    assert np.abs(small.bank.entries.numpy() - before).max() > 0
+    assert np.abs(keras.ops.convert_to_numpy(small.bank.vector()) - before).max() > 0
     assert keras_ssn.count_trainable(small) == round(
         fraction * keras_ssn.count_trainable(MODELS[model_name]())
     )
@@ -31,7 +31,7 @@ def test_mixed_precision_keeps_the_bank_in_float32(policy):
     keras.config.set_dtype_policy(policy)
     model = MODELS["residual_cnn"]()
     small = keras_ssn.convert(model, 0.1, seed=0)
-    assert small.bank.entries.dtype == "float32"
+    assert all(piece.dtype == "float32" for piece in small.bank.pieces)
     for layer in small.shared_layers():
         assert layer.compute_dtype == policy.split("_")[1]
         for variable in layer.coefficients.values():
@@ -64,7 +64,7 @@ def test_coefficients_are_excluded_from_weight_decay():
     assert coefficients
     optimizer = small.optimizer
     assert not any(optimizer._use_weight_decay(v) for v in coefficients)
-    assert optimizer._use_weight_decay(small.bank.entries)
+    assert all(optimizer._use_weight_decay(p) for p in small.bank.pieces)
 
 
 def test_user_weight_decay_exclusions_are_kept():
@@ -115,3 +115,22 @@ def test_compiling_with_frozen_shared_layers_warns_and_names_them():
     frozen.fit(x, np.zeros((16, 3)), epochs=1, verbose=0)
     for old, new in zip(before, inner.weights):
         np.testing.assert_array_equal(old, keras.ops.convert_to_numpy(new))
+
+
+def test_a_compiled_model_converts_to_an_uncompiled_copy(tmp_path):
+    # Trained first, then converted: the copy is not compiled, so it saves,
+    # reloads and trains once compiled, and the model itself stays compiled.
+    model = MODELS["nested"]()
+    model.compile(optimizer="adam", loss="mse")
+    x, y = sample_input(model, 8), sample_targets(model, 8)
+    model.fit(x, y, epochs=1, verbose=0)
+    small = keras_ssn.convert(model, 0.5, seed=0)
+    assert not small.compiled
+    assert model.compiled
+    small.save(str(tmp_path / "small.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "small.keras"))
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(small(x)),
+        rtol=1e-6, atol=1e-6)
+    small.compile(optimizer="adam", loss="mse")
+    assert np.isfinite(small.fit(x, y, epochs=1, verbose=0).history["loss"][0])

@@ -60,9 +60,9 @@ print(json.dumps({
     "plain": measure("dense", None, devices),
     "converted": measure("dense", 0.2, devices),
     "bank_max_diff": float(np.max(np.abs(
-        keras.ops.convert_to_numpy(one.bank.entries)
-        - keras.ops.convert_to_numpy(two.bank.entries)))),
-    "moved": float(np.max(np.abs(keras.ops.convert_to_numpy(one.bank.entries)))),
+        keras.ops.convert_to_numpy(one.bank.vector())
+        - keras.ops.convert_to_numpy(two.bank.vector())))),
+    "moved": float(np.max(np.abs(keras.ops.convert_to_numpy(one.bank.vector())))),
     "loss_one": one_history["loss"], "loss_two": two_history["loss"],
     "mae_one": one_history["mae"], "mae_two": two_history["mae"],
     "batch_norm_loss": bn_history["loss"],

@@ -35,7 +35,7 @@ def build():
 def trained(model):
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=False)
     model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
-    return keras.ops.convert_to_numpy(model.bank.entries)
+    return keras.ops.convert_to_numpy(model.bank.vector())
 
 
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -54,9 +54,9 @@ except ValueError as caught:
 
 print(json.dumps({
     "replicas": strategy.num_replicas_in_sync,
-    "bank_is_mirrored": type(mirrored.bank.entries.value).__name__,
+    "bank_is_mirrored": type(mirrored.bank.pieces[0].value).__name__,
     "max_diff": float(np.abs(mirrored_bank - single_bank).max()),
     "moved": float(np.abs(mirrored_bank - keras.ops.convert_to_numpy(
-        keras_ssn.convert(build(), 0.5, seed=0).bank.entries)).max()),
+        keras_ssn.convert(build(), 0.5, seed=0).bank.vector())).max()),
     "outside_error": error,
 }))
