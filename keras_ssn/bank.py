@@ -197,6 +197,22 @@ class WeightBank(keras.layers.Layer):
         """The entries as the tensors of `pieces`, in bank order."""
         return [piece.value for piece in self.pieces]
 
+    def entries_holding(self, start, stop):
+        """The pieces that hold entries `start` to `stop - 1`, joined.
+
+        Returns:
+            `(first, entries)`: the bank position of the first entry of
+            `entries`, a 1-D tensor that holds the range.
+        """
+        first, held, low = None, [], 0
+        for value in self.piece_values():
+            high = low + value.shape[0]
+            if low < stop and start < high:
+                first = low if first is None else first
+                held.append(value)
+            low = high
+        return first, held[0] if len(held) == 1 else ops.concatenate(held)
+
     def vector(self):
         """All `size` entries as one 1-D tensor, in bank order."""
         values = self.piece_values()

@@ -127,18 +127,21 @@ def _templates(window, spec):
     return ops.reshape(window, (spec.templates, spec.weight_size))
 
 
-def generate_weight(bank, spec, parameters=None):
-    """Generates one layer's weight from the whole bank, in the bank's dtype.
+def generate_weight(bank, spec, parameters=None, bank_start=0):
+    """Generates one layer's weight from the bank, in the bank's dtype.
 
     Args:
-        bank: 1-D tensor, the whole bank.
+        bank: 1-D tensor, the whole bank or a stretch of it that holds the
+            layer's group slice.
         spec: The layer's `WeightSpec`.
         parameters: As for `shape_weight`.
+        bank_start: Position in the bank of `bank`'s first entry.
 
     Returns:
         Tensor of shape `spec.shape`.
     """
-    group_slice = bank[spec.start : spec.start + spec.size]
+    start = spec.start - bank_start
+    group_slice = bank[start : start + spec.size]
     return shape_weight(read(group_slice, spec), spec, parameters)
 
 

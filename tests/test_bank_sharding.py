@@ -73,3 +73,15 @@ def test_the_entries_are_stored_as_one_vector_whatever_the_pieces():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(other.vector()), entries)
     with pytest.raises(ValueError, match="has 10 entries, but the file holds 8"):
         other.load_own_variables({"0": entries[:8]})
+
+
+def test_a_range_of_entries_joins_only_the_pieces_that_hold_it():
+    bank = WeightBank(10, initializer=keras.initializers.RandomNormal(seed=3),
+                      pieces=[3, 5, 2])
+    entries = keras.ops.convert_to_numpy(bank.vector())
+    for (start, stop), (first, length) in {(4, 6): (3, 5), (2, 9): (0, 10),
+                                           (8, 10): (8, 2)}.items():
+        at, held = bank.entries_holding(start, stop)
+        assert (at, held.shape[0]) == (first, length)
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(held),
+                                      entries[first:first + length])

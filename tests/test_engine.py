@@ -26,9 +26,9 @@ def count_generation(monkeypatch):
     calls = []
     original = generation.generate_weight
 
-    def counting(bank, spec, parameters=None):
+    def counting(bank, spec, parameters=None, bank_start=0):
         calls.append(spec)
-        return original(bank, spec, parameters)
+        return original(bank, spec, parameters, bank_start)
 
     monkeypatch.setattr(generation, "generate_weight", counting)
     return calls

@@ -180,9 +180,9 @@ class SharedWeightMixin:
         parameters = self.generation_parameters(
             name, None if maps is None else maps.value
         )
-        return generation.generate_weight(
-            bank.vector(), self.sharing[name], parameters
-        )
+        spec = self.sharing[name]
+        bank_start, entries = bank.entries_holding(spec.start, spec.start + spec.size)
+        return generation.generate_weight(entries, spec, parameters, bank_start)
 
     def _generated_weight(self, name):
         if not self.built:
