@@ -37,7 +37,7 @@ def test_temp_bytes_grow_with_the_weights_read_not_with_layers_times_bank():
     # Were each layer's gradient a bank-sized buffer, every added layer would
     # add 8 weights' worth of temp bytes (measured: 8.0); what a layer needs
     # is the gradient of its 2 templates, its weight and the weight's
-    # gradient (measured: 4.5).
+    # gradient (measured: 3.6).
     shallow = step_temp_bytes(4, 8)
     deep = step_temp_bytes(16, 8)
     per_layer = (deep - shallow) / 12
@@ -46,7 +46,8 @@ def test_temp_bytes_grow_with_the_weights_read_not_with_layers_times_bank():
 
 def test_temp_bytes_do_not_grow_with_the_bank_at_a_fixed_depth():
     # Same depth, twice the bank: the layers read as much as before
-    # (measured: equal; with bank-sized gradients per layer, 1.95 times).
+    # (measured: 1.11 times, the larger bank held in pieces; with
+    # bank-sized gradients per layer, 1.95 times).
     assert step_temp_bytes(16, 16) <= 1.1 * step_temp_bytes(16, 8) + WEIGHT_BYTES
 
 
