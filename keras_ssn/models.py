@@ -324,8 +324,9 @@ def warn_frozen_shared_layers(model):
     generated from the bank, which the model's other layers keep training, so
     the frozen layer's weight still changes.
     """
-    if not model.bank.trainable:
-        return
+    trained = {id(variable) for variable in model.trainable_variables}
+    if not any(id(piece) in trained for piece in model.bank.pieces):
+        return  # the bank is frozen too (itself, or with the whole model)
     frozen = [
         path for path, layer in walk_layers(model.converted_model())
         if is_shared(layer) and not layer.trainable

@@ -106,6 +106,12 @@ def test_compiling_with_frozen_shared_layers_warns_and_names_them():
                       r"'inner/block/project', 'inner/inner_dense'\] are frozen.*exclude="):
         small.compile(optimizer="adam", loss="mse")
 
+    whole = keras_ssn.convert(model, 0.5, seed=0)
+    whole.trainable = False  # nothing trains, so nothing to warn about
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        whole.compile(optimizer="adam", loss="mse")
+
     frozen = keras_ssn.convert(model, 0.99, seed=0, exclude="inner")
     frozen.get_layer("inner").trainable = False
     with warnings.catch_warnings():
