@@ -106,7 +106,7 @@ def test_compiling_with_frozen_shared_layers_warns_and_names_them():
                       r"'inner/block/project', 'inner/inner_dense'\] are frozen.*exclude="):
         small.compile(optimizer="adam", loss="mse")
 
-    whole = keras_ssn.convert(model, 0.5, seed=0)
+    whole = keras_ssn.convert(MODELS["mlp"](), 0.5, seed=0)  # a Sequential
     whole.trainable = False  # nothing trains, so nothing to warn about
     with warnings.catch_warnings():
         warnings.simplefilter("error")
