@@ -129,8 +129,9 @@ def convert(
             its name), a layer name, a layer path (as `summary()` prints
             it), a regular expression (a string or an `re.Pattern`) that
             fully matches a name or a path, a list of those, or a predicate
-            that takes a layer and returns `True` to keep it unshared. A nested model's
-            (or any container's) name or path covers every layer inside it.
+            that takes a layer and returns `True` to keep it unshared. A
+            nested model's (or any container's) name or path covers every
+            layer inside it.
             Each name or pattern must match some layer.
         min_size: Layers whose weight has fewer entries keep it unshared
             (small weights gain little from sharing).
@@ -292,10 +293,8 @@ def check_model(model):
                 "or put keras_ssn.materialize() of it in its place."
             )
     if model.built and not model.weights:
-        raise ValueError(
-            f"Model '{model.name}' has no weights to share."
-        )
-    if not model.built or not model.weights:
+        raise ValueError(f"Model '{model.name}' has no weights to share.")
+    if not model.built:
         raise ValueError(
             f"Model '{model.name}' is not built, so its weight shapes are "
             "unknown. Give it a `keras.Input(shape=...)` first layer, or call "

@@ -148,15 +148,9 @@ def group_pieces(bank, groups):
     starts = [g.start for g in groups]
     slices = [[] for _ in groups]
     low = 0
-    for piece in bank.piece_values():
-        high = low + piece.shape[0]
-        first = bisect.bisect_right(starts, low) - 1
-        last = bisect.bisect_left(starts, high) - 1
-        cuts = [s - low for s in starts[first + 1 : last + 1]]
-        parts = ops.split(piece, cuts) if cuts else [piece]
-        for index, part in zip(range(first, last + 1), parts):
-            slices[index].append(part)
-        low = high
+    for part in _cut_at(bank.piece_values(), starts[1:]):
+        slices[bisect.bisect_right(starts, low) - 1].append(part)
+        low += part.shape[0]
     return slices
 
 
@@ -401,8 +395,8 @@ def _read_from_first_pass(source_pieces, bounds):
     The source is cut where the first pass's windows start and stop, and
     where its pieces already are cut.
     """
-    size = sum(piece.shape[0] for piece in source_pieces)
     edges = np.cumsum([0, *(piece.shape[0] for piece in source_pieces)]).tolist()
+    size = edges[-1]
     cuts = sorted(set(_first_pass_cuts(bounds, size)) | set(edges[1:-1]))
     piece_starts, piece_stops = [0, *cuts], [*cuts, size]
     segments = []  # per window: (piece, begin, end) in positions of the source
@@ -428,8 +422,10 @@ def _read_from_first_pass(source_pieces, bounds):
 
 
 def _cut_at(pieces, cuts):
-    """The source held as `pieces`, cut at `cuts` (positions in the source,
-    among them every edge between two pieces)."""
+    """The source held as `pieces`, each cut at the `cuts` inside it.
+
+    `cuts` are positions in the source; one `split` per piece they fall in.
+    """
     parts = []
     low = 0
     for piece in pieces:

@@ -234,12 +234,12 @@ def layer_filter(exclude, min_size, model=None):
 def _exclusion_matcher(exclude, model=None):
     if exclude is None:
         return None
-    one = (str, re.Pattern, keras.layers.Layer)
+    single = (str, re.Pattern, keras.layers.Layer)  # one item of `exclude`
     if callable(exclude) and not isinstance(exclude, keras.layers.Layer):
         return lambda path, layer: bool(exclude(layer))
-    patterns = [exclude] if isinstance(exclude, one) else exclude
+    patterns = [exclude] if isinstance(exclude, single) else exclude
     if not isinstance(patterns, (list, tuple, set)) or not all(
-        isinstance(p, one) for p in patterns
+        isinstance(p, single) for p in patterns
     ):
         raise TypeError(
             "exclude must be a layer, a layer name, path or regular expression "
