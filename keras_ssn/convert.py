@@ -66,6 +66,12 @@ def convert(
     Biases, normalization layers and layers without a shared variant keep
     their own weights and count toward the budget.
 
+    The bank and the generation parameters are drawn anew (from `seed`),
+    so the values of `model`'s shared weights are not carried over: a
+    trained model's shared layers start from scratch, while the weights
+    that layers keep (biases, normalization layers, unshared layers) keep
+    their values. Convert the architecture, then train the copy.
+
     The input model is not modified. The copy is not compiled.
 
     Args:
@@ -84,7 +90,9 @@ def convert(
             smaller families merge too where the budget cannot pay for their
             own groups' learned parameters; see `mapping.AutoGrouping`),
             `"single"` (one group), `"type"` (one group per family),
-            `"shape"`, an `int` number of random groups, or a dict mapping
+            `"shape"`, an `int` number of random groups (drawn from `seed`,
+            or from 0 without one, so the same call gives the same groups),
+            or a dict mapping
             every shareable weight (by its path, `"<layer path>/<weight
             name>"`, or its layer's path) to a group id. Groups get bank
             slices in proportion to their layers' full-size weights.
@@ -136,7 +144,9 @@ def convert(
         min_size: Layers whose weight has fewer entries keep it unshared
             (small weights gain little from sharing).
         seed: Optional integer seed (0 to 2**31 - 1) for the bank,
-            coefficients and random groups.
+            coefficients and random groups. Without one, the bank and
+            coefficients are drawn anew on every call (random groups are
+            not: they are drawn from 0).
         strict: If `True`, raise `UnsupportedLayerError` for any layer with
             trainable weights that cannot be shared (normalization layers
             excepted) instead of leaving it unshared.

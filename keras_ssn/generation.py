@@ -117,7 +117,8 @@ def _templates(window, spec):
             [
                 ops.reshape(
                     upsample_template(
-                        ops.reshape(window[k], spec.template_shape), spec.matrix_shape
+                        ops.reshape(window[k], spec.template_shape), spec.matrix_shape,
+                        spec.align_corners,
                     ),
                     (-1,),
                 )

@@ -19,11 +19,12 @@ def assign_groups(paths, families, shapes, groups="auto", seed=None,
         shapes: Weight shapes, one per weight.
         groups: `"auto"` (see `AutoGrouping`), `"single"` (one group),
             `"type"` (one per layer family), `"shape"` (one per family and
-            weight shape), an `int` N (N random non-empty groups,
-            reproducible with `seed`), or a dict mapping weight paths or
+            weight shape), an `int` N (N random non-empty groups, drawn
+            from `seed`, 0 when it is `None`, so that the same call gives
+            the same groups), or a dict mapping weight paths or
             layer paths (all the layer's shared weights) to group ids,
             covering every weight.
-        seed: Seed for random groups.
+        seed: Seed for random groups (`None`: 0).
         layer_paths: Path of the layer of each weight; defaults to `paths`.
 
     Returns:
@@ -140,7 +141,9 @@ def _random_groups(count, num_groups, seed):
             f"groups={num_groups} random groups need between 1 and the number "
             f"of shareable weights ({count})."
         )
-    rng = np.random.default_rng(seed)
+    # A fixed draw without a seed: a budget that a BudgetError names for
+    # these groups must work when the user passes it back.
+    rng = np.random.default_rng(0 if seed is None else seed)
     ids = np.concatenate(
         [np.arange(num_groups), rng.integers(0, num_groups, count - num_groups)]
     )

@@ -178,11 +178,25 @@ class Upsampling(GenerationMethod):
         """`(shape of the entries read, gain)` for a `rows x cols` weight."""
         return (rows, cols), 1.0
 
+    def repeats_columns(self, rows, cols, slice_size):
+        """Whether two output units (columns) of the weight come out equal.
+
+        A weight whose columns are copies of each other never learns to
+        tell its outputs apart (with a softmax, the bank's gradient cancels
+        to exactly 0), so the planner refuses slices where this happens.
+        """
+        return False
+
 
 class Repeat(Upsampling):
     """Tiles the slice to the weight's size: the read wraps around the slice."""
 
     name = "repeat"
+
+    def repeats_columns(self, rows, cols, slice_size):
+        # Entry (i, j) reads slice entry (offset + i * cols + j) % slice_size,
+        # so columns j and j + slice_size read the same entries.
+        return slice_size < cols
 
     def upsample(self, window, spec, parameters):
         return ops.reshape(window, spec.matrix_shape)
@@ -205,6 +219,10 @@ class Mask(Upsampling):
 
     def parameter_initializer(self, seed=None):
         return "ones"
+
+    def repeats_columns(self, rows, cols, slice_size):
+        # As `Repeat`; the masks start at ones, so those columns start equal.
+        return slice_size < cols
 
     def upsample(self, window, spec, parameters):
         mask = ops.repeat(parameters, spec.size, axis=0)[: spec.weight_size]
@@ -238,21 +256,33 @@ class HalfMix(Upsampling):
 class Interpolate(Upsampling):
     """The paper's Inter: a reduced template, bilinearly resized to the weight.
 
-    The template keeps the weight's 2-D aspect and holds at least the whole
-    slice; the resize uses half-pixel centers with edge clamping, as
-    `keras.ops.image.resize(..., interpolation="bilinear")` does when
-    enlarging.
+    The template keeps the weight's 2-D aspect, holds at least the whole
+    slice and has at least two rows and two columns (where the weight has
+    them). The resize aligns corners: output point `j` of `target` samples
+    the template at `j * (source - 1) / (target - 1)`, so no two output
+    columns sample the same place. (The half-pixel resize of
+    `keras.ops.image.resize(..., interpolation="bilinear")` clamps the
+    outputs near each edge to the edge, which makes copies of the first and
+    last columns once a weight is 3 times wider than its template; plans
+    saved with it, `WeightSpec.align_corners=False`, load and generate as
+    they did.)
     """
 
     name = "inter"
 
     def template_shape(self, rows, cols, slice_size):
         shape = reduced_template_shape(rows, cols, slice_size)
-        return shape, bilinear_gain(shape, (rows, cols))
+        return shape, bilinear_gain(shape, (rows, cols), align_corners=True)
+
+    def repeats_columns(self, rows, cols, slice_size):
+        # Template column j reads entries (offset + i * c + j) % slice_size:
+        # a slice smaller than the template's c columns repeats them.
+        _, template_cols = reduced_template_shape(rows, cols, slice_size)
+        return slice_size < template_cols
 
     def upsample(self, window, spec, parameters):
         template = ops.reshape(window, spec.template_shape)
-        return upsample_template(template, spec.matrix_shape)
+        return upsample_template(template, spec.matrix_shape, spec.align_corners)
 
 
 COMBINATIONS = {m.name: m for m in (WeightedAverage(), EmbeddedAverage(), Average(),
@@ -301,6 +331,9 @@ def upsample_chunks(weight_size, slice_size):
 def reduced_template_shape(rows, cols, min_size):
     """The smallest `(r, c)` grid with `r * c >= min_size` and the weight's aspect.
 
+    Each side is at least 2 where the weight's is: a template of one column
+    would resize to a weight whose columns are all equal.
+
     Args:
         rows: Rows of the weight's 2-D view.
         cols: Columns of the weight's 2-D view.
@@ -311,14 +344,14 @@ def reduced_template_shape(rows, cols, min_size):
         A tuple `(r, c)` with `r <= rows` and `c <= cols`.
     """
     ratio = math.sqrt(min_size / (rows * cols))
-    r = min(rows, max(1, round(rows * ratio)))
-    c = min(cols, math.ceil(min_size / r))
+    r = min(rows, max(2, round(rows * ratio)))
+    c = min(cols, max(2, math.ceil(min_size / r)))
     if r * c < min_size:
         r = min(rows, math.ceil(min_size / c))
     return (r, c)
 
 
-def upsample_template(template, matrix_shape):
+def upsample_template(template, matrix_shape, align_corners=True):
     """Bilinearly resizes a reduced 2-D template to the weight's 2-D view.
 
     Written as one gather of (entry, next entry) pairs and one linear blend
@@ -328,6 +361,8 @@ def upsample_template(template, matrix_shape):
     Args:
         template: Tensor of shape `(rows, cols)`, the reduced template.
         matrix_shape: Target `(rows, cols)`, each at least the template's.
+        align_corners: Where outputs sample the template (see
+            `bilinear_axis`).
 
     Returns:
         Tensor of shape `matrix_shape`.
@@ -336,7 +371,7 @@ def upsample_template(template, matrix_shape):
         source = template.shape[axis]
         if source == target:
             continue
-        low, fraction = bilinear_axis(source, target)
+        low, fraction = bilinear_axis(source, target, align_corners)
         following = ops.concatenate(
             [_drop_first(template, axis), _last(template, axis)], axis=axis
         )
@@ -355,22 +390,34 @@ def _last(matrix, axis):
 
 
 @functools.lru_cache(maxsize=256)
-def bilinear_axis(source, target):
+def bilinear_axis(source, target, align_corners=True):
     """Sample positions of a bilinear resize from `source` to `target` points.
+
+    Args:
+        source: Points of the input axis.
+        target: Points of the output axis.
+        align_corners: `True`: the first and last points of both axes
+            coincide and output `j` samples input position
+            `j * (source - 1) / (target - 1)`. `False`: half-pixel centers,
+            `(j + 0.5) * source / target - 0.5`, clamped to the edges (as
+            `keras.ops.image.resize` does).
 
     Returns:
         `(low, fraction)`: for every output point, the first of the two
         input points it blends (the second is the next one, clamped to the
         last) and the weight of the second.
     """
-    position = (np.arange(target) + 0.5) * source / target - 0.5
+    if align_corners:
+        position = np.arange(target) * ((source - 1) / max(target - 1, 1))
+    else:
+        position = (np.arange(target) + 0.5) * source / target - 0.5
     position = np.clip(position, 0, source - 1)
     low = np.floor(position).astype("int32")
     fraction = (position - low).astype("float32")
     return low, fraction
 
 
-def bilinear_gain(source_shape, target_shape):
+def bilinear_gain(source_shape, target_shape, align_corners=True):
     """Standard deviation that bilinear upsampling keeps from i.i.d. inputs.
 
     Each output of a bilinear resize is a convex mix of inputs, which shrinks
@@ -380,6 +427,6 @@ def bilinear_gain(source_shape, target_shape):
     """
     gain = 1.0
     for source, target in zip(source_shape, target_shape):
-        _, fraction = bilinear_axis(source, target)
+        _, fraction = bilinear_axis(source, target, align_corners)
         gain *= float(np.mean((1 - fraction) ** 2 + fraction**2))
     return math.sqrt(gain)

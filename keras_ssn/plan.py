@@ -73,6 +73,11 @@ class WeightSpec:
             `j` of that sequence reads bank entry `permutation(j) % size`
             with a random sign, from a permutation of `rounds` swap-or-not
             rounds keyed by `seed` (see `keras_ssn.hashing`).
+        align_corners: How `"inter"` and `"warp"` weights resize their
+            reduced templates (see `keras_ssn.methods.bilinear_axis`):
+            `True` in every plan `convert()` makes; `False` (half-pixel
+            centers) only in plans saved before, which load and generate as
+            they were saved.
     """
 
     group: int
@@ -89,6 +94,7 @@ class WeightSpec:
     coefficient_map: tuple = None
     hashing: tuple = None
     ring: tuple = None
+    align_corners: bool = False
 
     @property
     def mode(self):

@@ -159,7 +159,11 @@ def _budget_error(budget, grouping, first_fitting, weights, unshared_params,
                 f"The weights that layers keep ({unshared_params:,}: biases, "
                 "normalization layers, excluded and unsupported layers) "
                 "count toward every budget; excluding fewer layers lowers "
-                "the minimum."
+                "the minimum. A group's slice must also hold at least as "
+                "many entries as a weight it upsamples has output units "
+                "(upsample='repeat' or 'mask'; 2 for 'inter'), or some "
+                "output units would be copies of each other and never "
+                "learn apart; upsample='wavg' has no such minimum."
             ),
             "above": (
                 f"A larger max_templates (now {max_templates}) lets each "
@@ -305,7 +309,26 @@ def _settle(weights, members, full_sizes, max_templates, share, upsample, count,
         except ValueError:
             break  # keep the overlapping plan, the only one that fits
         templates, sizes = fitting, fitted_sizes
+    _check_distinct_columns(weights, owner, templates, sizes, upsample)
     return templates, sizes
+
+
+def _check_distinct_columns(weights, owner, templates, sizes, upsample):
+    """Raises `ValueError` where an upsampled weight's output units come out equal.
+
+    See `Upsampling.repeats_columns`: a slice smaller than a weight's
+    columns (`"repeat"`, `"mask"`) or its template's (`"inter"`) makes some
+    output units copies of each other, and those never learn apart.
+    """
+    for weight, g, k in zip(weights, owner, templates):
+        if not _is_upsampled(weight, k, sizes[g]):
+            continue
+        rows, cols = math.prod(weight.shape[:-1]), weight.shape[-1]
+        if upsampling(upsample).repeats_columns(rows, cols, sizes[g]):
+            raise ValueError(
+                f"{weight.path}: a slice of {sizes[g]} entries would repeat "
+                f"its output units with upsample={upsample!r}."
+            )
 
 
 def _settle_templates(
@@ -458,6 +481,7 @@ def _place_templates(weights, members, sizes, templates, share, upsample, placem
                     scale=float(weight.stddev / stddev / gain),
                     share=share,
                     upsample=upsample,
+                    align_corners=template_shape is not None and upsample == "inter",
                     coefficient_map=(
                         coefficient_map if templates[i] >= 2 and template_shape is None
                         else None

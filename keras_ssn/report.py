@@ -89,16 +89,17 @@ def summary(model, print_fn=None, line_length=None, expand=None):
     its group's slice and with which method, its number of templates, its
     learned generation parameters and the fraction of its group's slice it
     reads. A legend explains the columns. Then lists the layers that keep
-    their own weights, and how the budget splits. Weight paths are printed
-    whole (wrapped when the table is narrow), ready to copy into `groups=`
-    and `exclude=`.
+    their own weights, and how the budget splits. Every weight and layer
+    path is printed whole on one line, ready to copy into `groups=` and
+    `exclude=` (the report grows wider than `line_length` where a path
+    needs it).
 
     Args:
         model: A model returned by `keras_ssn.convert()`.
         print_fn: Optional function that receives the report as a string
             instead of it being printed.
         line_length: Width of the report in characters; the terminal's width
-            by default.
+            by default. Wider where the longest path needs more.
         expand: `True` lists every shared weight; `False` shows one row per
             kind of weight (shape, generation and templates) in each group,
             with the number of weights and their paths. By default, models
@@ -175,10 +176,27 @@ def _method(spec):
     return spec.share
 
 
+# A path column gets half of the width the other columns leave: the report
+# is at least twice its longest path plus this wide (K, coefficients, reads
+# and the borders; class and params), so no path is folded.
+_FIXED_COLUMNS = 50
+
+
 def render(report, name, width=120, expand=True):
-    """Renders a `SharingReport` as plain text `width` characters wide."""
+    """Renders a `SharingReport` as plain text `width` characters wide.
+
+    Every weight and layer path stays whole on one line, ready to copy:
+    path columns are at least as wide as the longest path, and the report
+    grows wider than `width` where that needs more room.
+    """
+    longest = max(
+        [len(e.path) for g in report.groups for e in g.entries]
+        + [len(e["path"]) for e in report.unshared_layers]
+    )
     buffer = io.StringIO()
-    console = rich.console.Console(file=buffer, width=width, color_system=None)
+    console = rich.console.Console(
+        file=buffer, width=max(width, 2 * longest + _FIXED_COLUMNS), color_system=None
+    )
     console.print(f'Weight sharing: "{name}"')
     for group in report.groups:
         table = rich.table.Table(title=_group_title(group), title_justify="left",
@@ -187,7 +205,7 @@ def render(report, name, width=120, expand=True):
         table.add_column("Shape", overflow="fold", ratio=2)
         table.add_column("Generation", overflow="fold", ratio=2)
         for column in ("K", "Coeffs", "Reads"):
-            table.add_column(column, overflow="fold", ratio=1)
+            table.add_column(column, no_wrap=True)
         for row in (_rows(group) if expand else _compact_rows(group)):
             table.add_row(*row)
         console.print(table)
@@ -200,11 +218,10 @@ def render(report, name, width=120, expand=True):
     if report.unshared_layers:
         unshared = rich.table.Table(title="Layers with their own weights",
                                     title_justify="left", expand=True)
-        unshared.add_column("Layer" if expand else "Layers", overflow="fold",
-                            ratio=2)
-        unshared.add_column("Class", overflow="fold", ratio=1)
+        unshared.add_column("Layer" if expand else "Layers", overflow="fold", ratio=3)
+        unshared.add_column("Class", no_wrap=True)
         unshared.add_column("Params", no_wrap=True)
-        unshared.add_column("Why", overflow="fold", ratio=2)
+        unshared.add_column("Why", overflow="fold", ratio=3)
         for row in (_unshared_rows(report) if expand
                     else _compact_unshared_rows(report)):
             unshared.add_row(*row)

@@ -66,6 +66,7 @@ def plan_warped(weights, unshared_params, budget, templates=4):
             share="softmax",
             upsample="inter",
             template_stride=stride,
+            align_corners=True,
         )
         before += math.prod(shape)
     return _single_group_plan(specs, stddev, budget, unshared_params)

@@ -9,6 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 from keras_ssn.checks import check_conversion  # noqa: E402
 
@@ -135,8 +136,19 @@ def model_name(request):
     return request.param
 
 
+# Every test is deterministic: hypothesis draws the same examples on every
+# run (and keeps no database of past failures between runs), and each test
+# starts from the same global seed (Python, NumPy, TensorFlow and Keras's
+# global `SeedGenerator`), so layers built and models converted without a
+# seed draw the same weights every time.
+settings.register_profile("deterministic", derandomize=True, database=None)
+settings.load_profile("deterministic")
+GLOBAL_SEED = 1234
+
+
 @pytest.fixture(autouse=True)
-def _reset_policy():
+def _seed_and_reset_policy():
+    keras.utils.set_random_seed(GLOBAL_SEED)
     yield
     keras.config.set_dtype_policy("float32")
 

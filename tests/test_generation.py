@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+import scipy.ndimage
 from conftest import MODELS
 from conftest import sample_input
 
@@ -19,14 +20,62 @@ def test_read_window_wraps_around_the_slice():
 
 
 def test_upsample_template_matches_bilinear_resize():
+    """Half-pixel centers (plans saved before corners were aligned) match
+    Keras's resize; aligned corners match SciPy's linear zoom."""
     template = np.random.default_rng(0).normal(size=(7, 5)).astype("float32")
-    ours = keras.ops.convert_to_numpy(upsample_template(template, (20, 13)))
+    ours = keras.ops.convert_to_numpy(upsample_template(template, (20, 13), False))
     resized = keras.ops.image.resize(
         template[..., None], (20, 13), interpolation="bilinear", antialias=False
     )
     np.testing.assert_allclose(
         ours, keras.ops.convert_to_numpy(resized)[..., 0], atol=1e-5
     )
+    ours = keras.ops.convert_to_numpy(upsample_template(template, (20, 13)))
+    zoomed = scipy.ndimage.zoom(template, (20 / 7, 13 / 5), order=1, grid_mode=False)
+    np.testing.assert_allclose(ours, zoomed, atol=1e-5)
+
+
+def distinct_columns(kernel):
+    matrix = kernel.reshape(-1, kernel.shape[-1])
+    return len({column.tobytes() for column in matrix.T})
+
+
+def test_an_inter_weight_gets_distinct_output_units():
+    """A tall, thin head with a large slice gets a template of two columns,
+    and the resize makes no copies of a template's edge columns."""
+    inputs = keras.Input((10,), dtype="int32")
+    pooled = keras.layers.GlobalMaxPooling1D()(keras.layers.Embedding(28, 32)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(pooled))
+    small = keras_ssn.convert(model, 56, groups="type", share="avg", upsample="inter",
+                              templates="fewest", placement="sliding", seed=1)
+    spec = small.sharing_plan.weights["head/kernel"]
+    assert spec.template_shape[1] == 2 and spec.align_corners
+    kernel = keras.ops.convert_to_numpy(small.get_layer("head").kernel)
+    assert distinct_columns(kernel) == 2
+
+    wide = keras.Sequential([keras.Input((64,)), keras.layers.Dense(60, name="wide"),
+                             keras.layers.Dense(3)])
+    small = keras_ssn.convert(wide, 0.05, upsample="inter", seed=0)
+    spec = small.sharing_plan.weights["wide/kernel"]
+    assert spec.matrix_shape[1] >= 3 * spec.template_shape[1]
+    assert distinct_columns(keras.ops.convert_to_numpy(small.get_layer("wide").kernel)) == 60
+
+
+@pytest.mark.parametrize("upsample", ["repeat", "mask"])
+def test_no_plan_tiles_a_slice_smaller_than_a_weights_output_units(upsample):
+    """Tiling a 1-entry slice would make the head's two outputs equal: the
+    budget is refused, and the smallest one it names has distinct units."""
+    model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(28, activation="sigmoid"),
+                              keras.layers.Dense(2, name="head")])
+    with pytest.raises(keras_ssn.BudgetError, match="copies of each other") as info:
+        keras_ssn.convert(model, 35, groups="shape", upsample=upsample, seed=1)
+    small = keras_ssn.convert(model, info.value.smallest, groups="shape",
+                              upsample=upsample, seed=1)
+    for spec in small.sharing_plan.weights.values():
+        assert spec.size >= spec.shape[-1]
+    for layer in small.layers:
+        kernel = keras.ops.convert_to_numpy(layer.kernel)
+        assert distinct_columns(kernel) == kernel.shape[-1], layer.name
 
 
 def test_split_proportionally_is_exact():

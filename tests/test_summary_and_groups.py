@@ -1,3 +1,4 @@
+import keras
 import pytest
 from conftest import MODELS
 
@@ -78,6 +79,24 @@ def test_random_groups_are_reproducible_with_a_seed():
     assert [g.weights for g in first.groups] == [g.weights for g in second.groups]
 
 
+def test_random_groups_without_a_seed_are_the_same_on_every_call():
+    """A budget a BudgetError names works when passed back, seed or not."""
+    model = keras.Sequential(
+        [keras.Input((12,))]
+        + [keras.layers.Dense(units) for units in (24, 16, 24, 8, 20, 12, 4)]
+    )
+    options = dict(groups=4, upsample="mask", templates="fewest")
+    with pytest.raises(keras_ssn.BudgetError) as info:
+        keras_ssn.convert(model, 10, **options)
+    smallest = info.value.smallest
+    plans = [keras_ssn.convert(model, smallest, **options).sharing_plan for _ in range(3)]
+    assert {tuple(tuple(g.weights) for g in plan.groups) for plan in plans} == {
+        tuple(tuple(g.weights) for g in keras_ssn.convert(
+            model, smallest, seed=0, **options).sharing_plan.groups)}
+    assert all(keras_ssn.count_trainable(keras_ssn.convert(model, smallest, **options))
+               == smallest for _ in range(3))
+
+
 def test_explicit_groups_split_the_bank_by_full_size():
     model = MODELS["mlp"]()
     mapping = {"hidden_1": "a", "hidden_2": "b", "logits": "b"}
@@ -105,7 +124,8 @@ def test_summary_never_cuts_paths_and_explains_its_columns():
         keras_ssn.summary(small, print_fn=lines.append, line_length=width)
         text = lines[0]
         assert "…" not in text
-        assert max(len(line) for line in text.splitlines()) <= width
+        longest = max(len(p) for p in small.sharing_plan.weights)
+        assert max(len(line) for line in text.splitlines()) <= max(width, 2 * longest + 50)
         assert "Generation: combine = the weight mixes K template windows" in " ".join(
             text.split())
     lines = []
@@ -134,3 +154,24 @@ def test_summary_of_a_big_model_is_compact_unless_expanded():
         f"coefficients={report.coefficient_params:,}, own weights={report.unshared_params:,}, "
         "groups=1, shared weights=45, unshared layers=0)"
     )
+
+
+@pytest.mark.parametrize("expand", [True, False])
+def test_summary_keeps_every_path_whole_on_one_line(expand):
+    """Paths longer than a narrow report's columns are not folded, so each
+    can be copied into `exclude=` or `groups=`."""
+    long_name = "transformer_layer_0_feedforward_intermediate_dense_projection"
+    block = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32, name=long_name),
+                              keras.layers.LayerNormalization(name=long_name + "_norm"),
+                              keras.layers.Dense(16, name=long_name + "_output")],
+                             name="encoder_block_with_a_long_name")
+    model = keras.Sequential([keras.Input((16,)), block, keras.layers.Dense(4)])
+    small = keras_ssn.convert(model, 0.5, seed=0)
+    lines = []
+    keras_ssn.summary(small, print_fn=lambda text: lines.extend(text.splitlines()),
+                      line_length=60, expand=expand)
+    paths = list(small.sharing_plan.weights) + [
+        e["path"] for e in small.sharing_plan.unshared_layers]
+    assert max(len(p) for p in paths) > 60
+    for path in paths:
+        assert any(path in line for line in lines), path
