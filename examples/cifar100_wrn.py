@@ -118,6 +118,7 @@ def train(args):
         epochs=args.epochs,
         steps_per_epoch=steps_per_epoch,
         validation_data=pipeline(validation_split, 500, training=False),
+        shuffle=False,  # the pipeline shuffles
         verbose=args.verbose,
     )
     _, test_accuracy = model.evaluate(pipeline(test_split, 500, training=False),

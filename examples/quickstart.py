@@ -136,6 +136,12 @@ def main():
     print(f"\n{'model':<12}{'trainable':>12}{'test acc':>10}{'s/epoch':>10}")
     for name, count, accuracy, seconds in rows:
         print(f"{name:<12}{count:>12,}{accuracy:>10.3f}{seconds:>10.2f}")
+    print(
+        "s/epoch: wall-clock seconds on this machine, the median of epochs 2 on "
+        "(the first compiles); on a CPU they vary from run to run, often by more "
+        "than the two models differ, so they are not a speed comparison "
+        "(docs/results.md compares compiled cost and GPU step times)."
+    )
 
     x_test = data[1][0]
     expected = keras.ops.convert_to_numpy(small.predict(x_test, verbose=0))

@@ -114,7 +114,10 @@ def _fit(model, data, epochs, batch_size, steps_per_epoch, verbose):
         x, y = data
         model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose)
         return
-    model.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose)
+    # A dataset or generator shuffles itself (or not); Keras warns on the
+    # default shuffle=True.
+    model.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch, shuffle=False,
+              verbose=verbose)
 
 
 def _mixing_weights(coefficients):

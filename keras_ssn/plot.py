@@ -1,5 +1,7 @@
 """`plot_sharing()`: a picture of which layer reads which part of the bank."""
 
+import numpy as np
+
 from keras_ssn.generation import COMBINE
 from keras_ssn.generation import UPSAMPLE
 from keras_ssn.models import BankOwnerMixin
@@ -15,10 +17,12 @@ def plot_sharing(model, path=None):
       it reads: each of its templates when it combines them (`combine`), or
       the part of its group's slice it tiles or resizes (`upsample`), with
       how many times its reads cover the slice when they wrap around;
-    - the budget: bank entries, learned generation parameters
-      (coefficients) and the weights that layers keep.
+    - the budget: each group's bank slice, learned generation parameters
+      (coefficients) and the weights that layers keep, with a legend of
+      their exact counts.
 
-    Needs matplotlib (`pip install matplotlib`).
+    Colours are the groups' throughout; a weight's templates are shades of
+    its group's colour, numbered from 1.
 
     Args:
         model: A model returned by `keras_ssn.convert()`.
@@ -30,19 +34,14 @@ def plot_sharing(model, path=None):
 
     Raises:
         TypeError: `model` was not made by `keras_ssn.convert()`.
-        ImportError: matplotlib is not installed.
     """
     if not isinstance(model, BankOwnerMixin):
         raise TypeError(
             "plot_sharing() expects a model made by keras_ssn.convert(); "
             f"received {type(model).__name__}."
         )
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as error:
-        raise ImportError(
-            "plot_sharing() needs matplotlib: pip install matplotlib"
-        ) from error
+    from matplotlib.figure import Figure  # imported here: keras_ssn starts faster
+
     plan = model.sharing_plan
     paths = [p for group in plan.groups for p in group.weights]
     height = 2.2 + 0.22 * len(paths)
@@ -53,7 +52,9 @@ def plot_sharing(model, path=None):
     colors = [f"C{g.index % 10}" for g in plan.groups]
     _draw_bank(bank_axis, plan, colors)
     _draw_reads(reads_axis, plan, paths, colors)
-    _draw_budget(budget_axis, plan)
+    _draw_budget(budget_axis, plan, colors)
+    figure.legend(loc="outside lower center", ncol=min(4, len(plan.groups) + 2),
+                  fontsize=8, frameon=False)
     figure.suptitle(f'Weight sharing: "{model.name}"')
     if path is not None:
         figure.savefig(path)
@@ -97,39 +98,67 @@ def _draw_bank(axis, plan, colors):
     axis.set_title(f"Bank: {plan.bank_size:,} entries", fontsize=9, loc="left")
 
 
+def template_shades(color, templates):
+    """One shade of `color` per template: the first full, later ones lighter."""
+    from matplotlib.colors import to_rgb
+
+    rgb = np.array(to_rgb(color))
+    lightening = np.linspace(0, 0.65, templates) if templates > 1 else [0.0]
+    return [tuple(rgb + (1 - rgb) * amount) for amount in lightening]
+
+
 def _draw_reads(axis, plan, paths, colors):
     for row, path in enumerate(paths):
         spec = plan.weights[path]
         windows, _ = read_windows(spec)
+        shades = template_shades(colors[spec.group], spec.templates)
         for start, stop, template in windows:
-            axis.barh(row, stop - start, left=start, height=0.7,
-                      color=colors[spec.group], alpha=0.9 if template % 2 == 0 else 0.55,
+            axis.barh(row, stop - start, left=start, height=0.7, color=shades[template],
                       edgecolor="white", linewidth=0.3)
+            if spec.templates > 1 and stop - start > plan.bank_size / 60:
+                axis.text((start + stop) / 2, row, str(template + 1), ha="center",
+                          va="center", fontsize=6)
     axis.set_yticks(range(len(paths)), [_label(p, plan.weights[p]) for p in paths],
                     fontsize=7)
     axis.set_ylim(len(paths) - 0.5, -0.5)
     axis.set_xlim(0, plan.bank_size)
-    axis.set_title("Entries each weight reads (shades: its templates)", fontsize=9, loc="left")
+    axis.set_title(
+        "Entries each weight reads: one shade and number per template (a template "
+        "that runs past its slice's end goes on at its start); ×n: reads its slice "
+        "n times over; white: entries the weight does not read",
+        fontsize=8, loc="left", wrap=True,
+    )
 
 
 def _label(path, spec):
     _, coverage = read_windows(spec)
     label = f"{path} ({spec.mode}, K={spec.templates}"
     if coverage > 1:
-        label += f", ×{coverage:.2f}"
+        label += f", slice ×{coverage:.2f}"
     return label + ")"
 
 
-def _draw_budget(axis, plan):
-    parts = [("bank", plan.bank_size, "C7"),
-             ("coefficients", plan.coefficient_params, "C1"),
-             ("own weights", plan.unshared_params, "C2")]
+def _draw_budget(axis, plan, colors):
+    """The budget as one bar: bank (per group), coefficients, own weights.
+
+    A part too small to see (a few coefficients) is drawn 0.5% of the bar
+    wide; the legend gives every part's exact count.
+    """
+    smallest = plan.budget / 200
+    parts = [(f"group {g.index} slice: {g.size:,}", g.size, color, None)
+             for g, color in zip(plan.groups, colors)]
+    parts += [(f"coefficients: {plan.coefficient_params:,}", plan.coefficient_params,
+               "black", None),
+              (f"own weights: {plan.unshared_params:,}", plan.unshared_params,
+               "0.85", "//")]
     left = 0
-    for name, size, color in parts:
-        axis.barh(0, size, left=left, color=color, label=f"{name}: {size:,}")
-        left += size
-    axis.set_xlim(0, plan.budget)
+    for label, size, color, hatch in parts:
+        width = max(size, smallest) if size else 0
+        axis.barh(0, width, left=left, color=color, hatch=hatch, edgecolor="white",
+                  linewidth=0.3, label=label)
+        left += width
+    axis.set_xlim(0, left)
     axis.set_yticks([])
-    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3, fontsize=8,
-                frameon=False)
-    axis.set_title(f"Budget: {plan.budget:,} trainable parameters", fontsize=9, loc="left")
+    axis.set_title(f"Budget: {plan.budget:,} trainable parameters = bank "
+                   f"{plan.bank_size:,} + coefficients {plan.coefficient_params:,} "
+                   f"+ own weights {plan.unshared_params:,}", fontsize=9, loc="left")

@@ -120,6 +120,7 @@ def test_shared_layer_without_a_bank():
         orphan(keras.ops.ones((1, 64)))
 
 
+@pytest.mark.filterwarnings("ignore:Layer InputLayer does not have a `quantize`")
 def test_quantizing_a_converted_model_is_refused(tmp_path):
     small = keras_ssn.convert(MODELS["mlp"](), 0.5, seed=0)
     small.save(str(tmp_path / "m.keras"))
