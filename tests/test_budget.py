@@ -22,7 +22,9 @@ def bank_coverage(plan):
     return covered
 
 
-@pytest.mark.parametrize("fraction", [0.01, 0.1, 0.5, 2.0, 4.0])
+# 1.5%: at 1% the MLP's bank (114 entries) is smaller than its first layer's
+# 256 output units, which tiling would make copies of each other.
+@pytest.mark.parametrize("fraction", [0.015, 0.1, 0.5, 2.0, 4.0])
 def test_fractional_budget_is_exact(model_name, fraction):
     model = MODELS[model_name]()
     original = keras_ssn.count_trainable(model)
@@ -36,7 +38,9 @@ def test_fractional_budget_is_exact(model_name, fraction):
 def test_odd_integer_budgets_are_exact():
     model = residual_cnn()
     original = keras_ssn.count_trainable(model)
-    smallest = keras_ssn.convert(model, 0.5).sharing_plan.unshared_params + 1
+    with pytest.raises(keras_ssn.BudgetError) as info:
+        keras_ssn.convert(model, 1)
+    smallest = info.value.smallest
     for budget in [smallest, smallest + 1, 97, 331, 1001, 2047, original - 3,
                    original, original + 7, 3 * original + 1, 7 * original - 5]:
         if budget < smallest:
@@ -83,12 +87,19 @@ def test_smallest_budget_is_feasible_and_named_when_too_small(groups):
     model = residual_cnn()
     plan = keras_ssn.convert(model, 0.5, groups=groups).sharing_plan
     assert len(plan.groups) == 2  # convolutions, and the dense layer
-    # With "auto", a budget this small gives the dense layer's family no
-    # slice of its own: one group, so one entry more than the unshared
-    # parameters is enough. With "type", each group needs an entry.
-    smallest = plan.unshared_params + (1 if groups == "auto" else 2)
-    tiny = keras_ssn.convert(model, smallest, groups=groups)
-    assert keras_ssn.count_trainable(tiny) == smallest
+    # The convolutions tile their slice: it needs at least their 48 output
+    # channels. With "auto", a budget this small gives the dense layer's
+    # family no slice of its own, so 48 entries are enough. With "type",
+    # the dense layer's group needs its 5 output units, and slices are in
+    # proportion to the groups' full-size weights.
+    with pytest.raises(keras_ssn.BudgetError) as info:
+        keras_ssn.convert(model, plan.unshared_params + 1, groups=groups)
+    smallest = info.value.smallest
+    if groups == "auto":
+        assert smallest == plan.unshared_params + 48
+    tiny = keras_ssn.convert(model, smallest, groups=groups).sharing_plan
+    assert keras_ssn.count_trainable(keras_ssn.convert(model, smallest, groups=groups)) == smallest
+    assert all(s.size >= s.shape[-1] for s in tiny.weights.values())
     with pytest.raises(keras_ssn.BudgetError, match=f"below {smallest:,}, the smallest") as info:
         keras_ssn.convert(model, smallest - 1, groups=groups)
     assert info.value.smallest == smallest
@@ -141,7 +152,8 @@ def test_budget_errors_say_what_moves_the_boundary():
     with pytest.raises(keras_ssn.BudgetError) as info:
         keras_ssn.convert(model, 0.02, exclude="a")
     assert "The weights that layers keep (16,778: biases" in str(info.value)
-    assert info.value.smallest == 16_779
+    assert "or some output units would be copies of each other" in str(info.value)
+    assert info.value.smallest == 16_778 + 128  # b's 128 output units
     with pytest.raises(ValueError, match="min_size is a number of weight entries"):
         keras_ssn.convert(model, 0.5, min_size=-1)
 

@@ -2,6 +2,9 @@ import keras
 import numpy as np
 import pytest
 import scipy.ndimage
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 from conftest import MODELS
 from conftest import sample_input
 
@@ -91,3 +94,40 @@ def test_repeat_tiles_the_group_slice():
     bank = keras.ops.convert_to_numpy(small.bank.vector())
     kernel = keras.ops.convert_to_numpy(small.layers[0].kernel).reshape(-1)
     np.testing.assert_allclose(kernel, spec.scale * np.resize(bank, 256), rtol=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    widths=st.lists(st.integers(1, 40), min_size=1, max_size=4),
+    budget=st.integers(1, 3000),
+    groups=st.sampled_from(["auto", "single", "type", "shape", 2]),
+    upsample=st.sampled_from(["repeat", "inter", "mask", "wavg"]),
+    templates=st.sampled_from(["auto", "fit", "fewest"]),
+    embedding=st.booleans(),
+)
+def test_no_converted_weight_has_equal_output_units(widths, budget, groups, upsample,
+                                                    templates, embedding):
+    """Whatever the model, budget and options, a converted model's generated
+    weights (drawn at random) have pairwise different output units, or the
+    budget is refused."""
+    if embedding:
+        inputs = keras.Input((6,), dtype="int32")
+        x = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(30, 12)(inputs))
+    else:
+        inputs = keras.Input((12,))
+        x = inputs
+    for width in widths:
+        x = keras.layers.Dense(width)(x)
+    model = keras.Model(inputs, x)
+    if isinstance(groups, int) and groups > len(widths) + embedding:
+        groups = "single"
+    try:
+        small = keras_ssn.convert(model, budget, groups=groups, upsample=upsample,
+                                  templates=templates, seed=0)
+    except keras_ssn.BudgetError:
+        return
+    for layer in small.layers:
+        for name in ("kernel", "embeddings"):
+            if hasattr(layer, name) and getattr(layer, name).shape[-1] > 1:
+                weight = keras.ops.convert_to_numpy(getattr(layer, name))
+                assert distinct_columns(weight) == weight.shape[-1], (layer.name, name)
