@@ -58,6 +58,26 @@ def lstm_model(vocabulary=64, length=32, units=256, classes=10):
     )
 
 
+def mlp(depth=24, width=1024, classes=10):
+    """`depth` x `Dense(width, relu)` on `width` inputs, then `Dense(classes)`."""
+    return dense_stack(depth, width, classes)
+
+
+def gpt2_lm(vocabulary=8000, layers=8, width=512, length=128):
+    """A keras-hub GPT-2 backbone (built from its config) with a `Dense` head."""
+    import keras_hub
+
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=vocabulary, num_layers=layers, num_heads=8, hidden_dim=width,
+        intermediate_dim=4 * width, max_sequence_length=length,
+    )
+    token_ids = keras.Input((length,), dtype="int32", name="token_ids")
+    padding_mask = keras.Input((length,), dtype="int32", name="padding_mask")
+    hidden = backbone({"token_ids": token_ids, "padding_mask": padding_mask})
+    logits = keras.layers.Dense(vocabulary, name="head")(hidden)
+    return keras.Model([token_ids, padding_mask], logits, name="gpt2_lm")
+
+
 def _resnet50v2():
     return keras.applications.ResNet50V2(
         weights=None, input_shape=(64, 64, 3), classes=10
@@ -71,20 +91,33 @@ MODELS = {
     "wrn28_10": (lambda: wide_resnet(28, 10, classes=100), 128, (32, 32, 3)),
     "resnet50v2": (_resnet50v2, 8, (64, 64, 3)),
     "lstm2": (lstm_model, 32, (32,)),
+    "mlp24": (mlp, 32, (1024,)),
+    "gpt2": (gpt2_lm, 8, (128,)),
 }
 
 
 def batch(model, size, seed=0):
-    """A random `(x, y)` batch for `model` (integer inputs get token ids)."""
+    """A random `(x, y)` batch for `model`.
+
+    Integer inputs get token ids (a padding mask, all ones); a model with
+    several inputs gets a list. Targets are class ids, one per output
+    position (one per example for a classifier, one per token for a
+    language model).
+    """
     rng = np.random.default_rng(seed)
-    spec = model.inputs[0]
-    shape = (size,) + tuple(spec.shape[1:])
-    if "int" in str(spec.dtype):
-        x = rng.integers(0, 2, shape).astype("int32")
-    else:
-        x = rng.normal(size=shape).astype("float32")
-    classes = model.outputs[0].shape[-1]
-    return x, rng.integers(0, classes, size).astype("int32")
+    inputs = []
+    for spec in model.inputs:
+        shape = (size,) + tuple(spec.shape[1:])
+        if "mask" in spec.name:
+            inputs.append(np.ones(shape, "int32"))
+        elif "int" in str(spec.dtype):
+            inputs.append(rng.integers(0, 2, shape).astype("int32"))
+        else:
+            inputs.append(rng.normal(size=shape).astype("float32"))
+    x = inputs[0] if len(inputs) == 1 else inputs
+    output = model.outputs[0].shape
+    targets = rng.integers(0, output[-1], (size,) + tuple(output[1:-1]))
+    return x, targets.astype("int32")
 
 
 def compile_for_training(model):
@@ -96,8 +129,12 @@ def compile_for_training(model):
     return model
 
 
-def compiled_step(model, x, y):
+def compiled_step(model, x, y, donate=False):
     """`model`'s JAX train step on `(x, y)`, compiled by XLA, and its state.
+
+    With `donate`, the state is donated to the step (`donate_argnums=0`), as
+    Keras's trainer does, so XLA updates it in place: what its memory
+    analysis calls aliased.
 
     Returns:
         `(compiled, state)`: the `jax.stages.Compiled` step and the
@@ -117,7 +154,8 @@ def compiled_step(model, x, y):
             model.metrics_variables,
         )
     )
-    return jax.jit(model.train_step).lower(state, (x, y)).compile(), state
+    step = jax.jit(model.train_step, donate_argnums=0 if donate else ())
+    return step.lower(state, (x, y)).compile(), state
 
 
 def compiled_step_cost(model, x, y):
@@ -227,8 +265,13 @@ def _peak_rss_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def timing(name, budgets, steps, options=None, dtype_policy=None):
-    """Runs `time_one` for every model in a fresh process of its own."""
+def timing(name, budgets, steps, options=None, dtype_policy=None, backend=None):
+    """Runs `time_one` for every model in a fresh process of its own.
+
+    `backend` (`"tensorflow"`, `"jax"`) sets `KERAS_BACKEND` for those
+    processes; this process's backend by default.
+    """
+    env = dict(os.environ, KERAS_BACKEND=backend or keras.backend.backend())
     records = {}
     for label in ["plain"] + [f"ssn_{b:g}" for b in budgets]:
         command = [sys.executable, "-m", "benchmarks.cost", "--time-only", label,
@@ -237,7 +280,8 @@ def timing(name, budgets, steps, options=None, dtype_policy=None):
             command += [f"--{option}", value]
         if dtype_policy is not None:
             command += ["--dtype-policy", dtype_policy]
-        output = subprocess.run(command, check=True, capture_output=True, text=True)
+        output = subprocess.run(command, check=True, capture_output=True, text=True,
+                                env=env)
         records[label] = json.loads(output.stdout.strip().splitlines()[-1])
     plain = records["plain"]["median_step_seconds"]
     for record in records.values():
