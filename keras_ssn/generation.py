@@ -16,7 +16,7 @@ import math
 from keras import ops
 
 from keras_ssn import hashing
-from keras_ssn.methods import upsample_template
+from keras_ssn.resize import upsample_template
 
 # How a layer's weight relates to its group's slice (see `WeightSpec.mode`).
 COMBINE = "combine"  # mixes `templates` full-size templates

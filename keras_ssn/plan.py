@@ -74,7 +74,7 @@ class WeightSpec:
             with a random sign, from a permutation of `rounds` swap-or-not
             rounds keyed by `seed` (see `keras_ssn.hashing`).
         align_corners: How `"inter"` and `"warp"` weights resize their
-            reduced templates (see `keras_ssn.methods.bilinear_axis`):
+            reduced templates (see `keras_ssn.resize.bilinear_axis`):
             `True` in every plan `convert()` makes; `False` (half-pixel
             centers) only in plans saved before, which load and generate as
             they were saved.

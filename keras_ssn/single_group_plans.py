@@ -9,8 +9,8 @@ import math
 from keras_ssn import hashing
 from keras_ssn.budget import BudgetError
 from keras_ssn.budget import budget_error
-from keras_ssn.methods import bilinear_gain
-from keras_ssn.methods import reduced_template_shape
+from keras_ssn.resize import bilinear_gain
+from keras_ssn.resize import reduced_template_shape
 from keras_ssn.plan import GroupSlice
 from keras_ssn.plan import SharingPlan
 from keras_ssn.plan import WeightSpec
