@@ -208,19 +208,28 @@ def build(name, budget, options=None, dtype_policy=None):
     return compile_for_training(model)
 
 
-def xla_figures(name, budgets, options=None, dtype_policy=None):
-    """XLA figures of the plain model and each conversion, with ratios."""
+def xla_figures(name, budgets, options=None, dtype_policy=None,
+                measure=None, ratios=("flops", "bytes_accessed")):
+    """XLA figures of the plain model and each conversion, with ratios.
+
+    Args:
+        measure: `measure(model, x, y)` returns a dict of figures;
+            `compiled_step_cost` by default.
+        ratios: Figures also given as a ratio to the plain model's
+            (`"<figure>_ratio"`).
+    """
+    measure = measure or compiled_step_cost
     records = {}
     for budget in [None, *budgets]:
         model = build(name, budget, options, dtype_policy)
         x, y = batch(model, MODELS[name][1])
         label = "plain" if budget is None else f"ssn_{budget:g}"
         records[label] = {"trainable": keras_ssn.count_trainable(model),
-                          **compiled_step_cost(model, x, y)}
+                          **measure(model, x, y)}
         keras.backend.clear_session()
     plain = records["plain"]
-    for label, record in records.items():
-        for key in ("flops", "bytes_accessed"):
+    for record in records.values():
+        for key in ratios:
             record[f"{key}_ratio"] = record[key] / plain[key]
     return records
 

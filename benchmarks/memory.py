@@ -28,12 +28,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
-import keras_ssn  # noqa: E402
 from benchmarks.cost import MODELS  # noqa: E402
-from benchmarks.cost import batch  # noqa: E402
-from benchmarks.cost import build  # noqa: E402
 from benchmarks.cost import compiled_step  # noqa: E402
 from benchmarks.cost import timing  # noqa: E402
+from benchmarks.cost import xla_figures  # noqa: E402
 
 MB = 1e6
 
@@ -61,23 +59,6 @@ def step_memory(model, x, y):
     figures["flops"] = float(cost["flops"])
     figures["bytes_accessed"] = float(cost["bytes accessed"])
     return figures
-
-
-def memory_figures(name, budgets):
-    """`step_memory` of the plain model and each conversion, with ratios."""
-    records = {}
-    for budget in [None, *budgets]:
-        model = build(name, budget)
-        x, y = batch(model, MODELS[name][1])
-        label = "plain" if budget is None else f"ssn_{budget:g}"
-        records[label] = {"trainable": keras_ssn.count_trainable(model),
-                          **step_memory(model, x, y)}
-        keras.backend.clear_session()
-    plain = records["plain"]
-    for record in records.values():
-        for key in ("peak", "flops", "bytes_accessed"):
-            record[f"{key}_ratio"] = record[key] / plain[key]
-    return records
 
 
 def table(result):
@@ -135,7 +116,9 @@ def main(argv=None):
         sys.exit("XLA's memory analysis needs the JAX backend: KERAS_BACKEND=jax")
     result = {"keras": keras.__version__, "models": {}}
     for name in args.models:
-        entry = {"batch": MODELS[name][1], "xla": memory_figures(name, args.budgets)}
+        figures = xla_figures(name, args.budgets, measure=step_memory,
+                              ratios=("peak", "flops", "bytes_accessed"))
+        entry = {"batch": MODELS[name][1], "xla": figures}
         if args.rss:
             entry["rss"] = timing(name, args.budgets, steps=20, backend="tensorflow")
         result["models"][name] = entry

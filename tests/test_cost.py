@@ -3,6 +3,7 @@
 import importlib
 
 import keras
+import numpy as np
 import pytest
 
 import keras_ssn
@@ -218,3 +219,24 @@ def test_the_step_breakdown_counts_an_in_place_update_as_its_update():
     by_kind = bytes_by_kind(compiled.as_text())
     assert any("dynamic-update-slice" in kind for kind in by_kind)
     assert abs(sum(by_kind.values()) - analysis["bytes accessed"]) <= 4096
+
+
+def test_step_memory_donates_the_state_as_keras_does():
+    """`benchmarks.memory` compiles the step with its state donated: XLA
+    updates every variable in place (aliased), and the peak counts the
+    state and the batch once."""
+    from benchmarks.memory import step_memory
+
+    for model in (dense_stack(2, WIDTH), keras_ssn.convert(dense_stack(2, WIDTH), 0.5, seed=0)):
+        model = compile_for_training(model)
+        x, y = batch(model, 8)
+        figures = step_memory(model, x, y)
+        state = sum(
+            int(np.prod(v.shape)) * 4
+            for v in model.trainable_variables + model.non_trainable_variables
+            + model.optimizer.variables + model.metrics_variables
+        )
+        assert figures["aliased"] == state
+        assert figures["arguments"] == state + x.nbytes + y.nbytes
+        assert figures["peak"] == (figures["arguments"] + figures["outputs"]
+                                   - figures["aliased"] + figures["temp"])
