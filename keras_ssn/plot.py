@@ -91,8 +91,8 @@ def read_windows(spec):
 def _draw_bank(axis, plan, colors):
     for group, color in zip(plan.groups, colors):
         axis.barh(0, group.size, left=group.start, color=color, edgecolor="white")
-        axis.text(group.start + group.size / 2, 0, f"group {group.index}\n{group.size:,}",
-                  ha="center", va="center", fontsize=8)
+        axis.text(group.start + group.size / 2, 0, f"group {group.index}: {group.size:,}",
+                  ha="center", va="center", fontsize=7, clip_on=True)
     axis.set_xlim(0, plan.bank_size)
     axis.set_yticks([])
     axis.set_title(f"Bank: {plan.bank_size:,} entries", fontsize=9, loc="left")
@@ -117,17 +117,25 @@ def _draw_reads(axis, plan, paths, colors):
                       edgecolor="white", linewidth=0.3)
             if spec.templates > 1 and stop - start > plan.bank_size / 60:
                 axis.text((start + stop) / 2, row, str(template + 1), ha="center",
-                          va="center", fontsize=6)
+                          va="center", fontsize=7, color=_ink(shades[template]))
     axis.set_yticks(range(len(paths)), [_label(p, plan.weights[p]) for p in paths],
                     fontsize=7)
     axis.set_ylim(len(paths) - 0.5, -0.5)
     axis.set_xlim(0, plan.bank_size)
     axis.set_title(
-        "Entries each weight reads: one shade and number per template (a template "
-        "that runs past its slice's end goes on at its start); ×n: reads its slice "
-        "n times over; white: entries the weight does not read",
+        "Entries each weight reads. combine: the weight mixes K templates, windows "
+        "of its group's slice (one shade and number each; a window that runs past "
+        "the slice's end goes on at its start); upsample: the slice is smaller than "
+        "the weight and is tiled or resized to it (×n: read n times over); white: "
+        "entries the weight does not read",
         fontsize=8, loc="left", wrap=True,
     )
+
+
+def _ink(shade):
+    """Black on light shades, white on dark ones."""
+    red, green, blue = shade[:3]
+    return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
 
 
 def _label(path, spec):

@@ -176,10 +176,19 @@ def _method(spec):
     return spec.share
 
 
-# A path column gets half of the width the other columns leave: the report
-# is at least twice its longest path plus this wide (K, coefficients, reads
-# and the borders; class and params), so no path is folded.
-_FIXED_COLUMNS = 50
+# Characters a report needs besides its path column: at the least (the
+# columns that do not wrap, the borders, two narrow columns that wrap), and
+# to show every column unwrapped. A report grows past its width only where
+# the longest path would not fit beside the least, and then to the ample.
+_LEAST_OTHER_COLUMNS = 35
+_AMPLE_OTHER_COLUMNS = 65
+
+
+def report_width(width, longest):
+    """The report's width: `width`, or more where a path of `longest` needs it."""
+    if longest + _LEAST_OTHER_COLUMNS <= width:
+        return width
+    return longest + _AMPLE_OTHER_COLUMNS
 
 
 def render(report, name, width=120, expand=True):
@@ -195,13 +204,15 @@ def render(report, name, width=120, expand=True):
     )
     buffer = io.StringIO()
     console = rich.console.Console(
-        file=buffer, width=max(width, 2 * longest + _FIXED_COLUMNS), color_system=None
+        file=buffer, width=report_width(width, longest), color_system=None
     )
     console.print(f'Weight sharing: "{name}"')
     for group in report.groups:
         table = rich.table.Table(title=_group_title(group), title_justify="left",
                                  expand=True)
-        table.add_column("Weight" if expand else "Weights", overflow="fold", ratio=4)
+        # `width` is the least a flexible (ratio) column gets: no path folds.
+        table.add_column("Weight" if expand else "Weights", overflow="fold", ratio=4,
+                         width=longest)
         table.add_column("Shape", overflow="fold", ratio=2)
         table.add_column("Generation", overflow="fold", ratio=2)
         for column in ("K", "Coeffs", "Reads"):
@@ -218,7 +229,8 @@ def render(report, name, width=120, expand=True):
     if report.unshared_layers:
         unshared = rich.table.Table(title="Layers with their own weights",
                                     title_justify="left", expand=True)
-        unshared.add_column("Layer" if expand else "Layers", overflow="fold", ratio=3)
+        unshared.add_column("Layer" if expand else "Layers", overflow="fold", ratio=3,
+                            width=longest)
         unshared.add_column("Class", no_wrap=True)
         unshared.add_column("Params", no_wrap=True)
         unshared.add_column("Why", overflow="fold", ratio=3)

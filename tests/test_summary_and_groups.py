@@ -4,6 +4,7 @@ from conftest import MODELS
 
 import keras_ssn
 from keras_ssn.mapping import assign_groups
+from keras_ssn.report import report_width
 
 
 def test_summary_lists_groups_layers_and_budget(capsys):
@@ -125,7 +126,7 @@ def test_summary_never_cuts_paths_and_explains_its_columns():
         text = lines[0]
         assert "…" not in text
         longest = max(len(p) for p in small.sharing_plan.weights)
-        assert max(len(line) for line in text.splitlines()) <= max(width, 2 * longest + 50)
+        assert max(len(line) for line in text.splitlines()) == report_width(width, longest)
         assert "Generation: combine = the weight mixes K template windows" in " ".join(
             text.split())
     lines = []
@@ -175,3 +176,9 @@ def test_summary_keeps_every_path_whole_on_one_line(expand):
     assert max(len(p) for p in paths) > 60
     for path in paths:
         assert any(path in line for line in lines), path
+    short = keras_ssn.convert(keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(16), keras.layers.Dense(2)]), 0.5, seed=0)
+    lines = []
+    keras_ssn.summary(short, print_fn=lambda text: lines.extend(text.splitlines()),
+                      line_length=60, expand=expand)
+    assert max(len(line) for line in lines) == 60  # short paths: the width asked for
