@@ -302,7 +302,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS),
                         default=["dense64", "wrn16_4"])
-    parser.add_argument("--budgets", type=float, nargs="+", default=[0.01, 0.1, 1, 4])
+    parser.add_argument("--budgets", type=float, nargs="+", default=[0.01, 0.1, 1.0, 4.0])
     parser.add_argument("--timing", action="store_true",
                         help="also peak RSS and step time, one process per model")
     parser.add_argument("--steps", type=int, default=20)

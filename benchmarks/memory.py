@@ -106,7 +106,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS),
                         default=["mlp24", "gpt2", "wrn16_4", "resnet50v2", "lstm2"])
-    parser.add_argument("--budgets", type=float, nargs="+", default=[0.1, 0.5, 1, 4])
+    parser.add_argument("--budgets", type=float, nargs="+", default=[0.1, 0.5, 1.0, 4.0])
     parser.add_argument("--rss", action="store_true",
                         help="also the peak RSS of 20 steps on TensorFlow, one process each")
     parser.add_argument("--out", help="also write the JSON here")
