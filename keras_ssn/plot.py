@@ -169,4 +169,5 @@ def _draw_budget(axis, plan, colors):
     axis.set_yticks([])
     axis.set_title(f"Budget: {plan.budget:,} trainable parameters = bank "
                    f"{plan.bank_size:,} + coefficients {plan.coefficient_params:,} "
-                   f"+ own weights {plan.unshared_params:,}", fontsize=9, loc="left")
+                   f"+ own weights {plan.unshared_params:,}", fontsize=9, loc="left",
+                   wrap=True)
