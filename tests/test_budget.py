@@ -97,9 +97,9 @@ def test_smallest_budget_is_feasible_and_named_when_too_small(groups):
     smallest = info.value.smallest
     if groups == "auto":
         assert smallest == plan.unshared_params + 48
-    tiny = keras_ssn.convert(model, smallest, groups=groups).sharing_plan
-    assert keras_ssn.count_trainable(keras_ssn.convert(model, smallest, groups=groups)) == smallest
-    assert all(s.size >= s.shape[-1] for s in tiny.weights.values())
+    tiny = keras_ssn.convert(model, smallest, groups=groups)
+    assert keras_ssn.count_trainable(tiny) == smallest
+    assert all(s.size >= s.shape[-1] for s in tiny.sharing_plan.weights.values())
     with pytest.raises(keras_ssn.BudgetError, match=f"below {smallest:,}, the smallest") as info:
         keras_ssn.convert(model, smallest - 1, groups=groups)
     assert info.value.smallest == smallest
