@@ -286,7 +286,7 @@ def timing(name, budgets, steps, options=None, dtype_policy=None, backend=None):
         command = [sys.executable, "-m", "benchmarks.cost", "--time-only", label,
                    "--models", name, "--steps", str(steps)]
         for option, value in (options or {}).items():
-            command += [f"--{option}", value]
+            command += [f"--{option}", str(value).lower()]
         if dtype_policy is not None:
             command += ["--dtype-policy", dtype_policy]
         output = subprocess.run(command, check=True, capture_output=True, text=True,
@@ -308,13 +308,14 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--placement", help="convert()'s placement for the SSN models")
     parser.add_argument("--templates", help="convert()'s templates for the SSN models")
+    parser.add_argument("--rematerialize", choices=["true", "false"],
+                        help="convert()'s rematerialize for the SSN models")
     parser.add_argument("--dtype-policy",
                         help="Keras dtype policy to build every model under")
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument("--time-only", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    options = {option: getattr(args, option) for option in ("placement", "templates")
-               if getattr(args, option) is not None}
+    options = convert_options(args)
     if args.time_only:
         print(json.dumps(
             time_one(args.models[0], args.time_only, args.steps, options=options,
@@ -340,6 +341,15 @@ def main(argv=None):
             json.dump(result, file, indent=2)
     print(table(result))
     return result
+
+
+def convert_options(args):
+    """The `convert()` options named on the command line, as `convert()` takes them."""
+    options = {option: getattr(args, option) for option in ("placement", "templates")
+               if getattr(args, option, None) is not None}
+    if getattr(args, "rematerialize", None) is not None:
+        options["rematerialize"] = args.rematerialize == "true"
+    return options
 
 
 def table(result):

@@ -30,6 +30,7 @@ import keras  # noqa: E402
 
 from benchmarks.cost import MODELS  # noqa: E402
 from benchmarks.cost import compiled_step  # noqa: E402
+from benchmarks.cost import convert_options  # noqa: E402
 from benchmarks.cost import timing  # noqa: E402
 from benchmarks.cost import xla_figures  # noqa: E402
 
@@ -109,18 +110,22 @@ def main(argv=None):
     parser.add_argument("--budgets", type=float, nargs="+", default=[0.1, 0.5, 1.0, 4.0])
     parser.add_argument("--rss", action="store_true",
                         help="also the peak RSS of 20 steps on TensorFlow, one process each")
+    parser.add_argument("--rematerialize", choices=["true", "false"],
+                        help="convert()'s rematerialize (default: convert()'s default)")
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument("--plot", help="also draw peak memory against the budget here")
     args = parser.parse_args(argv)
     if keras.backend.backend() != "jax":
         sys.exit("XLA's memory analysis needs the JAX backend: KERAS_BACKEND=jax")
-    result = {"keras": keras.__version__, "models": {}}
+    options = convert_options(args)
+    result = {"keras": keras.__version__, "options": options, "models": {}}
     for name in args.models:
-        figures = xla_figures(name, args.budgets, measure=step_memory,
+        figures = xla_figures(name, args.budgets, options, measure=step_memory,
                               ratios=("peak", "flops", "bytes_accessed"))
         entry = {"batch": MODELS[name][1], "xla": figures}
         if args.rss:
-            entry["rss"] = timing(name, args.budgets, steps=20, backend="tensorflow")
+            entry["rss"] = timing(name, args.budgets, steps=20, options=options,
+                                  backend="tensorflow")
         result["models"][name] = entry
         print(json.dumps({name: entry}), flush=True)
     if args.out:

@@ -204,6 +204,16 @@ class WeightBank(keras.layers.Layer):
             `(first, entries)`: the bank position of the first entry of
             `entries`, a 1-D tensor that holds the range.
         """
+        first, held = self.pieces_holding(start, stop)
+        return first, held[0] if len(held) == 1 else ops.concatenate(held)
+
+    def pieces_holding(self, start, stop):
+        """The pieces that hold entries `start` to `stop - 1`.
+
+        Returns:
+            `(first, pieces)`: the bank position of the first entry of the
+            first piece, and the list of 1-D piece tensors, in bank order.
+        """
         first, held, low = None, [], 0
         for value in self.piece_values():
             high = low + value.shape[0]
@@ -211,7 +221,7 @@ class WeightBank(keras.layers.Layer):
                 first = low if first is None else first
                 held.append(value)
             low = high
-        return first, held[0] if len(held) == 1 else ops.concatenate(held)
+        return first, held
 
     def vector(self):
         """All `size` entries as one 1-D tensor, in bank order."""

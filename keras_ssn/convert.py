@@ -1,6 +1,7 @@
 """`convert()` a Keras model to share its weights, and `materialize()` it back."""
 
 import contextlib
+import dataclasses
 
 import keras
 import numpy as np
@@ -55,6 +56,7 @@ def convert(
     min_size=0,
     seed=None,
     strict=False,
+    rematerialize=True,
 ):
     """Returns a copy of `model` that trains under an exact parameter budget.
 
@@ -150,6 +152,15 @@ def convert(
         strict: If `True`, raise `UnsupportedLayerError` for any layer with
             trainable weights that cannot be shared (normalization layers
             excepted) instead of leaving it unshared.
+        rematerialize: If `True` (the default), a train step generates each
+            dense, einsum and convolution weight just before its layer's op
+            and again for the op's backward pass, so that no generated
+            weight is kept between the two: the step's memory falls with
+            the budget, for one more generation pass of compute. If
+            `False`, every weight is generated at the start of the forward
+            pass and kept until its backward pass, on top of the bank
+            (more memory, no recomputation). `docs/results.md` measures
+            both.
 
     Returns:
         A `SharedFunctional` or `SharedSequential` model whose trainable
@@ -202,6 +213,11 @@ def convert(
         )
     except BudgetError as error:
         raise error.restated(budget, original) from None
+    if not isinstance(rematerialize, bool):
+        raise TypeError(
+            f"`rematerialize` must be True or False; received {rematerialize!r}."
+        )
+    plan = dataclasses.replace(plan, rematerialize=rematerialize)
     return apply_plan(copy, candidates, plan, seed)
 
 

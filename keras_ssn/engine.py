@@ -47,23 +47,41 @@ from keras_ssn.generation import HASHED
 from keras_ssn.generation import UPSAMPLE
 from keras_ssn.plan import mixes_every_row
 from keras_ssn.plan import shared_rows
+from keras_ssn.remat import PieceChain
+from keras_ssn.remat import WeightRecipe
 
 _STACK = threading.local()
 
 
 class GeneratedWeights:
-    """Generated weights of one forward pass, by layer and weight name."""
+    """Generated weights of one forward pass, by layer and weight name.
+
+    A weight is held either as a tensor, generated ahead, or as a
+    `WeightRecipe` that generates it where its layer uses it (see
+    `keras_ssn.remat`).
+    """
 
     def __init__(self):
         self._weights = {}
         self._layers_by_id = {}
 
     def add(self, layer, name, weight):
+        """Holds `weight`, a tensor or a `WeightRecipe`, for `layer`'s `name`."""
         self._weights[(id(layer), name)] = weight
         self._layers_by_id[id(layer)] = layer  # keeps ids valid while in scope
 
     def get(self, layer, name):
-        return self._weights.get((id(layer), name))
+        """The weight as a tensor (a recipe's weight is generated once), or `None`."""
+        weight = self._weights.get((id(layer), name))
+        return weight.weight() if isinstance(weight, WeightRecipe) else weight
+
+    def holds(self, layer, name):
+        return (id(layer), name) in self._weights
+
+    def recipe(self, layer, name):
+        """The `WeightRecipe` held for `layer`'s `name`, or `None`."""
+        weight = self._weights.get((id(layer), name))
+        return weight if isinstance(weight, WeightRecipe) else None
 
     def covers(self, layer):
         return id(layer) in self._layers_by_id
@@ -95,6 +113,17 @@ def lookup(layer, name):
         weight = weights.get(layer, name)
         if weight is not None:
             return weight
+    return None
+
+
+def lookup_recipe(layer, name):
+    """The `WeightRecipe` of `layer`'s `name` in an enclosing scope, or `None`.
+
+    `None` too where an enclosing scope holds the weight generated ahead.
+    """
+    for weights in reversed(_stack()):
+        if weights.holds(layer, name):
+            return weights.recipe(layer, name)
     return None
 
 
@@ -133,6 +162,29 @@ def generate_groups(bank, plan, owners):
     return generated
 
 
+def recipes(bank, weights):
+    """A `GeneratedWeights` holding a `WeightRecipe` per weight.
+
+    The weights read the bank's pieces through one `PieceChain`, so a piece
+    that several of them read is passed from one to the next.
+
+    Args:
+        bank: The `WeightBank` the layers are attached to.
+        weights: `(layer, name)` pairs.
+    """
+    weights = list(weights)
+    readers = [0] * len(bank.pieces)
+    for layer, name in weights:
+        _, held, read = layer.pieces_read(name)
+        for index, is_read in zip(held, read):
+            readers[index] += is_read
+    chain = PieceChain(bank.piece_values(), readers)
+    generated = GeneratedWeights()
+    for layer, name in weights:
+        generated.add(layer, name, layer.weight_recipe(name, chain))
+    return generated
+
+
 def group_pieces(bank, groups):
     """Each group's slice of the bank, as the pieces that hold it.
 
@@ -157,22 +209,33 @@ def group_pieces(bank, groups):
 def bank_pieces(plan):
     """Sizes of the pieces a bank for `plan` is best held in (`WeightBank(pieces=)`).
 
-    A group whose layers read its slice end to end, at most twice over, is
-    cut wherever a window starts or stops (see `read_end_to_end`): a window
-    of the first pass is then a piece of its own, read without a copy and
-    trained without a concatenation, and a window that goes round joins
-    whole pieces. Groups read otherwise (rows, sliding, hashed, or round the
-    slice more than twice) are left together in one piece, which one
-    `split` cuts into their slices (holding each in a variable of its own
-    costs more: measured on 2 x LSTM(256) at 1%, 0.997x the plain step's
-    bytes instead of 0.920x).
+    When the plan rematerializes its weights (`plan.rematerialize`), each
+    layer generates its weight from the pieces it reads, so the bank is cut
+    wherever a layer's reads start or stop (`WeightSpec.read_spans`): a
+    layer's gradient then reaches only the pieces it read, and the
+    optimizer can update a piece as soon as the last layer that reads it
+    has its gradient.
+
+    Otherwise a group whose layers read its slice end to end, at most twice
+    over, is cut wherever a window starts or stops (see `read_end_to_end`):
+    a window of the first pass is then a piece of its own, read without a
+    copy and trained without a concatenation, and a window that goes round
+    joins whole pieces. Groups read otherwise (rows, sliding, hashed, or
+    round the slice more than twice) are left together in one piece, which
+    one `split` cuts into their slices (holding each in a variable of its
+    own costs more: measured on 2 x LSTM(256) at 1%, 0.997x the plain
+    step's bytes instead of 0.920x).
 
     Returns:
         List of positive sizes adding up to `plan.bank_size`.
     """
     edges = {0, plan.bank_size}
     for group in plan.groups:
-        cuts = slice_cuts([plan.weights[p] for p in group.weights], group.size)
+        specs = [plan.weights[p] for p in group.weights]
+        if plan.rematerialize:
+            cuts = [edge for spec in specs for span in spec.read_spans for edge in span]
+        else:
+            cuts = slice_cuts(specs, group.size)
         if cuts:
             edges.update((group.start, group.start + group.size))
             edges.update(group.start + cut for cut in cuts)

@@ -52,11 +52,65 @@ def read_window(bank, start, size, offset, length):
     return ops.concatenate(pieces, axis=0)
 
 
+class SlicePieces:
+    """A stretch of the bank held as 1-D pieces laid end to end, read in place.
+
+    Reading a window slices only the pieces it covers and joins those
+    slices, so its gradient reaches those pieces alone: no gradient the size
+    of the whole stretch is made per read.
+
+    Args:
+        pieces: List of 1-D tensors.
+    """
+
+    def __init__(self, pieces):
+        self.pieces = list(pieces)
+        self.starts = [0]
+        for piece in self.pieces:
+            self.starts.append(self.starts[-1] + piece.shape[0])
+        self.size = self.starts[-1]
+
+    def entries(self, begin, end):
+        """Entries `begin` to `end - 1` (`0 <= begin < end <= size`), one tensor."""
+        parts = []
+        for piece, low, high in zip(self.pieces, self.starts, self.starts[1:]):
+            if low < end and begin < high:
+                part = piece if (begin <= low and high <= end) else (
+                    piece[max(begin, low) - low : min(end, high) - low])
+                parts.append(part)
+        return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)
+
+    def stretch(self, start, size):
+        """Entries `start` to `start + size - 1` as a `SlicePieces`."""
+        if (start, size) == (0, self.size):
+            return self
+        parts = []
+        for piece, low, high in zip(self.pieces, self.starts, self.starts[1:]):
+            if low < start + size and start < high:
+                begin, end = max(start, low), min(start + size, high)
+                parts.append(piece if (begin, end) == (low, high) else
+                             piece[begin - low : end - low])
+        return SlicePieces(parts)
+
+    def window(self, offset, length):
+        """`length` entries from `offset` on, wrapping around the end."""
+        if offset + length <= self.size:
+            return self.entries(offset, offset + length)
+        parts = [self.entries(offset, self.size)]
+        full_cycles, tail = divmod(length - (self.size - offset), self.size)
+        if full_cycles:
+            parts.append(ops.tile(self.entries(0, self.size), (full_cycles,)))
+        if tail:
+            parts.append(self.entries(0, tail))
+        return ops.concatenate(parts, axis=0)
+
+
 def read(group_slice, spec):
     """The entries one layer reads from its group's slice.
 
     Args:
-        group_slice: 1-D tensor, the group's slice of the bank.
+        group_slice: The group's slice of the bank: a 1-D tensor, or a
+            `SlicePieces`.
         spec: The layer's `WeightSpec`.
 
     Returns:
@@ -64,27 +118,27 @@ def read(group_slice, spec):
         the signed entries of the weight for `"hashed"`; the stacked reduced
         templates `(templates, template size)` for `"warp"`.
     """
+    if not isinstance(group_slice, SlicePieces):
+        group_slice = SlicePieces([group_slice])
     if spec.mode == HASHED:
         index, sign = hashed_read([spec])
-        return ops.take(group_slice, index, axis=0) * sign
+        return ops.take(group_slice.entries(0, spec.size), index, axis=0) * sign
     if spec.mode == WARP:
         size = math.prod(spec.template_shape)
         return ops.stack(
             [
-                read_window(group_slice, 0, spec.size,
-                            (spec.offset + k * spec.template_stride) % spec.size, size)
+                group_slice.window((spec.offset + k * spec.template_stride) % spec.size,
+                                   size)
                 for k in range(spec.templates)
             ]
         )
     if spec.ring is not None:
         return ops.concatenate(
-            [
-                read_window(group_slice, 0, spec.size, offset, spec.weight_size)
-                for offset in spec.template_offsets
-            ],
+            [group_slice.window(offset, spec.weight_size)
+             for offset in spec.template_offsets],
             axis=0,
         )
-    return read_window(group_slice, 0, spec.size, spec.offset, spec.read_length)
+    return group_slice.window(spec.offset, spec.read_length)
 
 
 def shape_weight(window, spec, parameters=None):
@@ -132,8 +186,8 @@ def generate_weight(bank, spec, parameters=None, bank_start=0):
     """Generates one layer's weight from the bank, in the bank's dtype.
 
     Args:
-        bank: 1-D tensor, the whole bank or a stretch of it that holds the
-            layer's group slice.
+        bank: The whole bank or a stretch of it that holds the layer's group
+            slice: a 1-D tensor, or a `SlicePieces`.
         spec: The layer's `WeightSpec`.
         parameters: As for `shape_weight`.
         bank_start: Position in the bank of `bank`'s first entry.
@@ -141,8 +195,9 @@ def generate_weight(bank, spec, parameters=None, bank_start=0):
     Returns:
         Tensor of shape `spec.shape`.
     """
-    start = spec.start - bank_start
-    group_slice = bank[start : start + spec.size]
+    if not isinstance(bank, SlicePieces):
+        bank = SlicePieces([bank])
+    group_slice = bank.stretch(spec.start - bank_start, spec.size)
     return shape_weight(read(group_slice, spec), spec, parameters)
 
 

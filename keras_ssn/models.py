@@ -85,7 +85,10 @@ class BankOwnerMixin:
         if in_symbolic_scope() or engine.is_covered(self):
             return engine.scope(engine.GeneratedWeights())
         owners = self.weight_owners()
-        generated = engine.generate_groups(self.bank, self.sharing_plan, owners)
+        if self.sharing_plan.rematerialize:
+            generated = engine.recipes(self.bank, owners.values())
+        else:
+            generated = engine.generate_groups(self.bank, self.sharing_plan, owners)
         losses = [
             regularizer(generated.get(layer, name))
             for layer, name, regularizer in self._regularized_weights(owners)

@@ -163,6 +163,33 @@ class WeightSpec:
         ]
 
     @property
+    def read_spans(self):
+        """The stretches of the slice the layer reads: `[(begin, end), ...]`.
+
+        Positions inside the slice, sorted and merged; a read that wraps
+        around the slice's end is two stretches.
+        """
+        if self.mode == HASHED:
+            reads = [(0, self.size)]
+        elif self.mode == WARP:
+            length = math.prod(self.template_shape)
+            reads = [((self.offset + k * self.template_stride) % self.size, length)
+                     for k in range(self.templates)]
+        elif self.ring is not None:
+            reads = [(offset, self.weight_size) for offset in self.template_offsets]
+        else:
+            reads = [(self.offset, self.read_length)]
+        spans = sorted(span for start, length in reads
+                       for span in _wrapped(start, length, self.size))
+        merged = [spans[0]]
+        for begin, end in spans[1:]:
+            if begin <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            else:
+                merged.append((begin, end))
+        return merged
+
+    @property
     def ring_row(self):
         """The ring row of the first template (rows placement only)."""
         rotation, _ = self.ring
@@ -193,6 +220,15 @@ class WeightSpec:
             if config.get(key) is not None:
                 config[key] = tuple(config[key])
         return cls(**config)
+
+
+def _wrapped(start, length, size):
+    """The stretches of a slice of `size` that `length` entries from `start` cover."""
+    if length >= size:
+        return [(0, size)]
+    if start + length <= size:
+        return [(start, start + length)]
+    return [(start, size), (0, start + length - size)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,6 +283,10 @@ class SharingPlan:
             weight name: `"encoder/dense/kernel"`) to its `WeightSpec`.
         unshared_layers: List of dicts `{"path", "class_name", "params",
             "reason"}` for layers with trainable weights that are not shared.
+        rematerialize: Whether a train step generates each weight where its
+            layer uses it and again for its backward pass (less memory, one
+            more generation pass), or generates every weight at the start
+            of the forward pass and keeps it (see `keras_ssn.remat`).
     """
 
     budget: int
@@ -255,6 +295,7 @@ class SharingPlan:
     groups: tuple
     weights: dict
     unshared_layers: tuple = ()
+    rematerialize: bool = True
 
     @property
     def coefficient_params(self):
@@ -279,6 +320,7 @@ class SharingPlan:
             "groups": [group.get_config() for group in self.groups],
             "weights": {p: s.get_config() for p, s in self.weights.items()},
             "unshared_layers": [dict(entry) for entry in self.unshared_layers],
+            "rematerialize": self.rematerialize,
         }
 
     @classmethod
@@ -299,6 +341,7 @@ class SharingPlan:
                     p: WeightSpec.from_config(s) for p, s in config["weights"].items()
                 },
                 unshared_layers=tuple(dict(e) for e in config["unshared_layers"]),
+                rematerialize=bool(config.get("rematerialize", True)),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as error:
             raise DamagedPlanError(

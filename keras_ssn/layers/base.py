@@ -15,6 +15,9 @@ from keras_ssn.keras_internals import unlocked
 from keras_ssn.methods import GENERATION_PARAM_NAMES
 from keras_ssn.methods import WeightedAverage
 from keras_ssn.plan import WeightSpec
+from keras_ssn.remat import PieceChain
+from keras_ssn.remat import WeightRecipe
+from keras_ssn.remat import apply_rematerialized
 
 COEFFICIENTS_NAME = WeightedAverage.parameter_name
 
@@ -127,10 +130,8 @@ class SharedWeightMixin:
         if (engine.is_covered(self) or not self.built
                 or self._bank_link.bank is None or in_symbolic_scope()):
             return contextlib.nullcontext()
-        generated = engine.GeneratedWeights()
-        for name in self.shared_weights:
-            generated.add(self, name, self.generate_weight(name))
-        return engine.scope(generated)
+        return engine.scope(engine.recipes(self._bank_link.bank, [
+            (self, name) for name in self.shared_weights]))
 
     def generation_parameters(self, name, coefficient_maps=None):
         """The learned parameters that generate weight `name`, as tensors.
@@ -162,12 +163,28 @@ class SharedWeightMixin:
             name: One of `shared_weights`; the first by default.
         """
         name = name or self.shared_weights[0]
-        bank = self._bank_link.bank
-        if bank is None and in_symbolic_scope():
+        if self._bank_link.bank is None and in_symbolic_scope():
             # Keras infers output shapes by calling layers on symbolic
             # tensors, e.g. while `load_model` rebuilds the graph and before
             # the model attaches its bank: only the shape matters there.
             return ops.zeros(self.sharing[name].shape, dtype="float32")
+        return self.weight_recipe(name).weight()
+
+    def weight_recipe(self, name, chain=None):
+        """What weight `name` is generated from, as a `WeightRecipe`.
+
+        Its sources are the bank pieces the weight reads and the layer's
+        generation parameters; its weight is in float32.
+
+        Args:
+            name: One of `shared_weights`.
+            chain: The forward pass's `PieceChain`; by default one of this
+                layer's own.
+
+        Raises:
+            ValueError: The layer is not attached to a bank.
+        """
+        bank = self._bank_link.bank
         if bank is None:
             raise ValueError(
                 f"Layer '{self.name}' generates its `{name}` from a "
@@ -181,8 +198,65 @@ class SharedWeightMixin:
             name, None if maps is None else maps.value
         )
         spec = self.sharing[name]
-        bank_start, entries = bank.entries_holding(spec.start, spec.start + spec.size)
-        return generation.generate_weight(entries, spec, parameters, bank_start)
+        first, held, read = self.pieces_read(name)
+        sizes = [bank.pieces[i].shape[0] for i in held]
+        if chain is None:
+            chain = PieceChain(bank.piece_values(), [1] * len(bank.pieces))
+
+        def generate(pieces, parameters):
+            # The pieces the layer does not read are zeros here: its
+            # gradient reaches only the pieces it reads.
+            reading = iter(pieces)
+            entries = generation.SlicePieces(
+                [next(reading) if is_read else ops.zeros((size,), "float32")
+                 for size, is_read in zip(sizes, read)]
+            )
+            return generation.generate_weight(entries, spec, parameters, first)
+
+        return WeightRecipe(
+            chain, [i for i, is_read in zip(held, read) if is_read], parameters, generate
+        )
+
+    def pieces_read(self, name):
+        """Which bank pieces hold weight `name`'s group slice, and which it reads.
+
+        Returns:
+            `(first, held, read)`: the bank position of the first holding
+            piece, the indices of the holding pieces, and whether the
+            weight reads each of them.
+        """
+        spec = self.sharing[name]
+        spans = [(spec.start + begin, spec.start + end) for begin, end in spec.read_spans]
+        first, held, read, low = None, [], [], 0
+        for index, piece in enumerate(self._bank_link.bank.pieces):
+            high = low + piece.shape[0]
+            if low < spec.start + spec.size and spec.start < high:
+                first = low if first is None else first
+                held.append(index)
+                read.append(any(low < end and begin < high for begin, end in spans))
+            low = high
+        return first, held, read
+
+    def apply_weight(self, name, op, inputs):
+        """`op(inputs, weight)`, the weight generated where `op` uses it.
+
+        Where the forward pass holds weight `name` as a recipe (see
+        `keras_ssn.remat`), the weight is generated just before `op` and
+        again for `op`'s backward pass, and is not kept in between.
+
+        Args:
+            name: One of `shared_weights`.
+            op: Function `(inputs, weight) -> outputs`, bilinear in its two
+                arguments (a matmul, an einsum, a convolution).
+            inputs: The op's input tensor.
+        """
+        recipe = engine.lookup_recipe(self, name)
+        if recipe is None or in_symbolic_scope():
+            return op(inputs, getattr(self, name))
+        dtype = self.compute_dtype
+        return apply_rematerialized(
+            lambda x, weight: op(x, ops.cast(weight, dtype)), inputs, recipe
+        )
 
     def _generated_weight(self, name):
         if not self.built:
@@ -344,6 +418,7 @@ def shared_variant(
     weights=("kernel",),
     attribute_prefixes=None,
     package="keras_ssn",
+    call=None,
 ):
     """Defines and registers the shared variant of a layer class.
 
@@ -367,6 +442,8 @@ def shared_variant(
             weight's initial std; the regularizer and the constraint are
             honoured.
         package: Package name for Keras serialization.
+        call: Optional mixin class whose `call` replaces the base class's,
+            applying the weight through `SharedWeightMixin.apply_weight`.
 
     Returns:
         The new class, named `"Shared" + base_class.__name__`.
@@ -381,7 +458,9 @@ def shared_variant(
         "attribute_prefixes": dict(attribute_prefixes or {}),
         **{name: generated_weight_property(name) for name in weights},
     }
-    cls = type(f"Shared{base_class.__name__}", (SharedWeightMixin, base_class), attributes)
+    bases = (SharedWeightMixin, base_class) if call is None else (
+        SharedWeightMixin, call, base_class)
+    cls = type(f"Shared{base_class.__name__}", bases, attributes)
     return keras.saving.register_keras_serializable(package=package)(cls)
 
 

@@ -6,12 +6,45 @@ variants generate them from the model's weight bank.
 """
 
 import keras
+from keras import ops
 
 from keras_ssn.layers.base import shared_variant
 
 
-def _shared_conv(base_class, weights=("kernel",), attribute_prefixes=None):
-    return shared_variant(base_class, weights, attribute_prefixes)
+class RematerializedConvCall:
+    """The call of `Conv1D`, `Conv2D` and `Conv3D`, with the kernel applied
+    through `apply_weight` (generated where the convolution uses it)."""
+
+    def call(self, inputs):
+        padding = self.padding
+        if padding == "causal":  # Conv1D only
+            inputs = ops.pad(inputs, self._compute_causal_padding())
+            padding = "valid"
+
+        def convolution(x, kernel):
+            return ops.conv(
+                x,
+                kernel,
+                strides=list(self.strides),
+                padding=padding,
+                dilation_rate=self.dilation_rate,
+                data_format=self.data_format,
+            )
+
+        outputs = self.apply_weight("kernel", convolution, inputs)
+        if self.use_bias:
+            if self.data_format == "channels_last":
+                bias_shape = (1,) * (self.rank + 1) + (self.filters,)
+            else:
+                bias_shape = (1, self.filters) + (1,) * self.rank
+            outputs = ops.add(outputs, ops.reshape(self.bias, bias_shape))
+        if self.activation is not None:
+            return self.activation(outputs)
+        return outputs
+
+
+def _shared_conv(base_class, weights=("kernel",), attribute_prefixes=None, call=None):
+    return shared_variant(base_class, weights, attribute_prefixes, call=call)
 
 
 def _shared_depthwise(base_class):
@@ -28,9 +61,9 @@ def _shared_separable(base_class):
 
 
 
-SharedConv1D = _shared_conv(keras.layers.Conv1D)
-SharedConv2D = _shared_conv(keras.layers.Conv2D)
-SharedConv3D = _shared_conv(keras.layers.Conv3D)
+SharedConv1D = _shared_conv(keras.layers.Conv1D, call=RematerializedConvCall)
+SharedConv2D = _shared_conv(keras.layers.Conv2D, call=RematerializedConvCall)
+SharedConv3D = _shared_conv(keras.layers.Conv3D, call=RematerializedConvCall)
 SharedDepthwiseConv1D = _shared_depthwise(keras.layers.DepthwiseConv1D)
 SharedDepthwiseConv2D = _shared_depthwise(keras.layers.DepthwiseConv2D)
 SharedConv1DTranspose = _shared_conv(keras.layers.Conv1DTranspose)

@@ -1,12 +1,37 @@
-"""Shared variants of `Dense` and `EinsumDense`."""
+"""Shared variants of `Dense` and `EinsumDense`.
+
+Both apply their kernel through `apply_weight`, so that the kernel is
+generated where the matmul (einsum) uses it and again for its backward
+pass; bias and activation are the base class's.
+"""
 
 import keras
+from keras import ops
 
 from keras_ssn.layers.base import SharedWeightMixin
 from keras_ssn.layers.base import generated_weight_property
-from keras_ssn.layers.base import shared_variant
 
-SharedDense = shared_variant(keras.layers.Dense)
+
+def _bias_and_activation(layer, x):
+    """`Dense.call` and `EinsumDense.call` after the kernel's op."""
+    if layer.bias is not None:
+        x = ops.add(x, layer.bias)
+    if layer.activation is not None:
+        x = layer.activation(x)
+    return x
+
+
+@keras.saving.register_keras_serializable(package="keras_ssn")
+class SharedDense(SharedWeightMixin, keras.layers.Dense):
+    """`Dense` whose kernel is generated from the model's weight bank."""
+
+    base_class = keras.layers.Dense
+    shared_weights = ("kernel",)
+    attribute_prefixes = {}
+    kernel = generated_weight_property("kernel")
+
+    def call(self, inputs, training=None):
+        return _bias_and_activation(self, self.apply_weight("kernel", ops.matmul, inputs))
 
 
 @keras.saving.register_keras_serializable(package="keras_ssn")
@@ -17,6 +42,12 @@ class SharedEinsumDense(SharedWeightMixin, keras.layers.EinsumDense):
     shared_weights = ("kernel",)
     attribute_prefixes = {}
     kernel = generated_weight_property("kernel")
+
+    def call(self, inputs, training=None):
+        x = self.apply_weight(
+            "kernel", lambda x, kernel: ops.einsum(self.equation, x, kernel), inputs
+        )
+        return _bias_and_activation(self, x)
 
     @classmethod
     def initializer_of(cls, layer, name):

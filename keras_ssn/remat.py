@@ -1,0 +1,213 @@
+"""Weights generated where they are used, and generated again for the backward pass.
+
+A shared layer's weight exists only while its layer uses it: the weight is
+generated just before the layer's forward op (a matmul, an einsum, a
+convolution), dropped after it, and generated again from the bank just
+before that op's backward computation. Its gradient goes straight into the
+gradients of the bank pieces and generation parameters it came from. This is
+rematerialization (Chen et al., 2016), applied to the generated weights
+only: the layer's activations are saved as usual, so the recomputation is
+one more generation pass, not one more forward pass.
+
+Two things XLA would otherwise undo are handled here:
+
+- Keeping the two generations apart, each next to its op. `keras.remat`
+  (`jax.checkpoint`, `tf.recompute_grad`) does not lower the compiled peak
+  on XLA's CPU compiler: it removes the optimization barriers that keep a
+  recomputation apart from the forward computation, and
+  common-subexpression elimination then merges the two (`python -m
+  benchmarks.remat_cpu`: 404.9 MB with and without `jax.checkpoint`), and
+  the scheduler is free to generate every weight at the start of the step.
+  Here the generation inputs are tied, with an exact zero, to the output of
+  the previous op in the forward pass and to the weight's gradient in the
+  backward pass: the two generations are different expressions that XLA
+  can neither merge nor move away from the op.
+- Summing the gradient of a bank piece that several layers read as the
+  backward pass goes. Left to itself, XLA fuses every layer's contribution
+  into the optimizer's update at the end of the step, so all of them are
+  alive at once. Here each piece is passed from one reading layer to the
+  next (`PieceChain`), and each layer's backward adds its contribution to
+  the gradient carried back from the later layers in place, as one running
+  sum (`_running_sum`).
+"""
+
+import keras
+from keras import ops
+
+
+class PieceChain:
+    """The bank pieces of one forward pass, passed from layer to layer.
+
+    Args:
+        pieces: List of the bank's piece tensors.
+        readers: List with, per piece, how many weights in the pass read it.
+    """
+
+    def __init__(self, pieces, readers):
+        self.pieces = list(pieces)
+        self.readers = list(readers)
+        # An exact zero from the output of the last rematerialized op: the
+        # next op's weight is generated after that op has run.
+        self.token = ops.zeros((1,), "float32")
+
+    def current(self, index):
+        """Piece `index` as the next layer reads it."""
+        return self.pieces[index]
+
+    def is_passed(self, index):
+        """Whether piece `index` goes from layer to layer (several read it)."""
+        return self.readers[index] > 1
+
+    def advance(self, index, piece):
+        self.pieces[index] = piece
+
+
+class WeightRecipe:
+    """What a shared weight is generated from, and how.
+
+    Args:
+        chain: The forward pass's `PieceChain`.
+        pieces: Indices of the bank pieces the weight reads.
+        parameters: The weight's generation parameters (a tensor), or `None`.
+        generate: Function `(piece tensors, parameters) -> weight`.
+    """
+
+    def __init__(self, chain, pieces, parameters, generate):
+        self.chain = chain
+        self.pieces = list(pieces)
+        self.parameters = parameters
+        self.generate = generate
+        self._weight = None
+
+    def sources(self):
+        """The tensors the weight is generated from: pieces, then parameters."""
+        pieces = [self.chain.current(i) for i in self.pieces]
+        return pieces + ([] if self.parameters is None else [self.parameters])
+
+    def weight_from(self, sources):
+        count = len(self.pieces)
+        parameters = sources[count] if len(sources) > count else None
+        return self.generate(list(sources[:count]), parameters)
+
+    def weight(self):
+        """The weight, generated once (for code that reads it directly)."""
+        if self._weight is None:
+            self._weight = self.weight_from(self.sources())
+        return self._weight
+
+
+def apply_rematerialized(op, inputs, recipe):
+    """`op(inputs, weight)` with the weight generated on the spot, twice.
+
+    Forward: the weight is generated after the previous rematerialized op
+    of the pass has run (its generation is tied to that op's output through
+    `PieceChain.token`), used, and dropped. Backward: the op's gradient
+    with respect to the weight is computed first (it needs only `inputs`
+    and the output gradient); the weight is generated again, tied to that
+    gradient, for the gradient with respect to `inputs`; and the weight's
+    gradient goes back through generation to the pieces and parameters.
+
+    Args:
+        op: Function `(inputs, weight) -> outputs`, linear in each of its
+            arguments (`ops.matmul`, an einsum, a convolution), with no
+            state of its own.
+        inputs: Float tensor.
+        recipe: The weight's `WeightRecipe`.
+
+    Returns:
+        `op(inputs, weight)`; its gradients flow to `inputs` and to the
+        recipe's pieces and parameters.
+    """
+    chain = recipe.chain
+    passed = [k for k, i in enumerate(recipe.pieces) if chain.is_passed(i)]
+
+    @ops.custom_gradient
+    def forward(inputs, token, *sources):
+        weight = recipe.weight_from(_tied(sources, token))
+        shape = weight.shape
+        outputs = op(inputs, weight)
+        handed_on = [ops.add(sources[k], 0.0) for k in passed]
+
+        def backward(*args, upstream=None):
+            cotangents = _flat(args if upstream is None else upstream)
+            upstream, later = cotangents[0], cotangents[1 : 1 + len(passed)]
+            (weight_grad,) = _vjp(
+                lambda weight: op(inputs, weight), [ops.zeros(shape, "float32")], upstream
+            )
+            anchor = _zero(weight_grad)
+            tied = _tied(sources, anchor)
+            weight = recipe.weight_from(tied)
+            (inputs_grad,) = _vjp(lambda x: op(x, weight), [inputs], upstream)
+            grads = list(_vjp(lambda *s: recipe.weight_from(s), tied, weight_grad))
+            for k, carried in zip(passed, later):
+                grads[k] = _running_sum(carried, grads[k], anchor)
+            return (inputs_grad, ops.zeros_like(token), *grads)
+
+        return (outputs, *handed_on, _zero(outputs)), backward
+
+    results = forward(inputs, chain.token, *recipe.sources())
+    for k, piece in zip(passed, results[1:-1]):
+        chain.advance(recipe.pieces[k], piece)
+    chain.token = results[-1]
+    return results[0]
+
+
+def _running_sum(carried, term, zero):
+    """`carried + term`, computed where XLA keeps it as one running sum.
+
+    An add (or a reduction) of a chain of gradients is fused by XLA into
+    one op that holds every term until the end of the step. A
+    `dynamic_update_slice` at a position known only at run time (`zero`, an
+    exact zero XLA cannot fold) is updated in place and fused with nothing
+    after it, so each layer's term is added as soon as it exists.
+    """
+    size = carried.shape[0]
+    start = ops.cast(zero, "int32")[0]
+    buffer = ops.concatenate([carried, ops.zeros((1,), carried.dtype)])
+    summed = ops.slice(buffer, [start], [size]) + term
+    return ops.slice_update(buffer, [start], summed)[:size]
+
+
+def _zero(anchor):
+    """An exact float32 zero of shape `(1,)` computed from `anchor`'s first entry.
+
+    `0 * isfinite(anchor[0, ..., 0])`: never NaN, whatever `anchor` holds,
+    and not folded away by XLA (a float multiply by zero is kept, as it
+    would turn NaN into 0). Take it from the output of a matmul or a
+    convolution: XLA would otherwise fuse the elementwise ops that made
+    `anchor` into this one entry's computation.
+    """
+    first = ops.reshape(anchor, (-1,))[:1]
+    return ops.cast(ops.isfinite(first), "float32") * 0.0
+
+
+def _flat(cotangents):
+    if isinstance(cotangents, (list, tuple)):
+        return [c for item in cotangents for c in _flat(item)]
+    return [cotangents]
+
+
+def _tied(sources, zero):
+    """`sources`, each plus `zero` (an exact zero from `_zero`)."""
+    return [source + ops.cast(zero, source.dtype) for source in sources]
+
+
+def _vjp(function, primals, cotangent):
+    """Gradients of `function` at `primals` times `cotangent`, one per primal."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax  # only on the JAX backend
+
+        _, pullback = jax.vjp(function, *primals)
+        return pullback(cotangent)
+    import tensorflow as tf  # only on the TensorFlow backend
+
+    with tf.GradientTape() as tape:
+        for primal in primals:
+            tape.watch(primal)
+        outputs = function(*primals)
+    grads = tape.gradient(outputs, list(primals), output_gradients=cotangent)
+    return [
+        ops.zeros_like(primal) if grad is None else grad
+        for primal, grad in zip(primals, grads)
+    ]
