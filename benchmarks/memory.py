@@ -110,6 +110,8 @@ def main(argv=None):
     parser.add_argument("--budgets", type=float, nargs="+", default=[0.1, 0.5, 1.0, 4.0])
     parser.add_argument("--rss", action="store_true",
                         help="also the peak RSS of 20 steps on TensorFlow, one process each")
+    parser.add_argument("--templates", help="convert()'s templates for the SSN models")
+    parser.add_argument("--placement", help="convert()'s placement for the SSN models")
     parser.add_argument("--rematerialize", choices=["true", "false"],
                         help="convert()'s rematerialize (default: convert()'s default)")
     parser.add_argument("--out", help="also write the JSON here")

@@ -61,10 +61,14 @@ class SlicePieces:
 
     Args:
         pieces: List of 1-D tensors.
+        zero: Optional exact zero, shape `(1,)`, added to every entry read
+            through a copy (a part of a piece, or several pieces joined);
+            a whole piece is read as it is.
     """
 
-    def __init__(self, pieces):
+    def __init__(self, pieces, zero=None):
         self.pieces = list(pieces)
+        self.zero = zero
         self.starts = [0]
         for piece in self.pieces:
             self.starts.append(self.starts[-1] + piece.shape[0])
@@ -72,12 +76,27 @@ class SlicePieces:
 
     def entries(self, begin, end):
         """Entries `begin` to `end - 1` (`0 <= begin < end <= size`), one tensor."""
+        return self._copied(self._parts(begin, end))
+
+    def _parts(self, begin, end):
         parts = []
         for piece, low, high in zip(self.pieces, self.starts, self.starts[1:]):
             if low < end and begin < high:
                 part = piece if (begin <= low and high <= end) else (
                     piece[max(begin, low) - low : min(end, high) - low])
                 parts.append(part)
+        return parts
+
+    def _copied(self, parts):
+        """`parts` joined; a copy (with `zero` added) unless one whole piece.
+
+        The zero goes into each part before they are joined, so that no
+        join of untied parts exists for XLA to share between generations.
+        """
+        if len(parts) == 1 and any(parts[0] is piece for piece in self.pieces):
+            return parts[0]
+        if self.zero is not None:
+            parts = [part + self.zero for part in parts]
         return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)
 
     def stretch(self, start, size):
@@ -90,19 +109,60 @@ class SlicePieces:
                 begin, end = max(start, low), min(start + size, high)
                 parts.append(piece if (begin, end) == (low, high) else
                              piece[begin - low : end - low])
-        return SlicePieces(parts)
+        return SlicePieces(parts, self.zero)
 
     def window(self, offset, length):
         """`length` entries from `offset` on, wrapping around the end."""
+        return self._copied(self._window_parts(offset, length))
+
+    def windows(self, reads):
+        """Windows `(offset, length)` laid end to end, as one tensor."""
+        return self._copied(
+            [part for offset, length in reads for part in self._window_parts(offset, length)]
+        )
+
+    def _window_parts(self, offset, length):
         if offset + length <= self.size:
-            return self.entries(offset, offset + length)
-        parts = [self.entries(offset, self.size)]
+            return self._parts(offset, offset + length)
+        parts = self._parts(offset, self.size)
         full_cycles, tail = divmod(length - (self.size - offset), self.size)
         if full_cycles:
-            parts.append(ops.tile(self.entries(0, self.size), (full_cycles,)))
+            whole = self._parts(0, self.size)
+            if self.zero is not None:
+                whole = [part + self.zero for part in whole]
+            whole = whole[0] if len(whole) == 1 else ops.concatenate(whole, axis=0)
+            parts.append(ops.tile(whole, (full_cycles,)))
         if tail:
-            parts.append(self.entries(0, tail))
-        return ops.concatenate(parts, axis=0)
+            parts.extend(self._parts(0, tail))
+        return parts
+
+
+def tie(pieces, parameters, spec, zero):
+    """What `spec`'s weight is generated from, tied to `zero`.
+
+    Generation from tied inputs is an expression of its own, which XLA
+    cannot merge with another generation of the same weight (see
+    `keras_ssn.remat`). A weight that mixes whole templates with learned
+    coefficients (`(1, K) @ (K, n)`) is tied through its coefficients and
+    through any entries read by a copy: the templates it reads as whole
+    pieces go into the matmul as they are. Any other weight is tied
+    through every piece.
+
+    Args:
+        pieces: The 1-D tensors holding the group's slice.
+        parameters: The layer's generation parameters, or `None`.
+        spec: The layer's `WeightSpec`.
+        zero: `None` (no tie), or an exact zero of shape `(1,)`.
+
+    Returns:
+        `(entries, parameters)`: a `SlicePieces` and the parameters.
+    """
+    if zero is None:
+        return SlicePieces(pieces), parameters
+    if spec.mode == COMBINE and parameters is not None:
+        return SlicePieces(pieces, zero), parameters + zero
+    tied = None if parameters is None else parameters + zero
+    return SlicePieces([piece + zero for piece in pieces]), tied
 
 
 def read(group_slice, spec):
@@ -125,18 +185,12 @@ def read(group_slice, spec):
         return ops.take(group_slice.entries(0, spec.size), index, axis=0) * sign
     if spec.mode == WARP:
         size = math.prod(spec.template_shape)
-        return ops.stack(
-            [
-                group_slice.window((spec.offset + k * spec.template_stride) % spec.size,
-                                   size)
-                for k in range(spec.templates)
-            ]
-        )
+        reads = [((spec.offset + k * spec.template_stride) % spec.size, size)
+                 for k in range(spec.templates)]
+        return ops.reshape(group_slice.windows(reads), (spec.templates, size))
     if spec.ring is not None:
-        return ops.concatenate(
-            [group_slice.window(offset, spec.weight_size)
-             for offset in spec.template_offsets],
-            axis=0,
+        return group_slice.windows(
+            [(offset, spec.weight_size) for offset in spec.template_offsets]
         )
     return group_slice.window(spec.offset, spec.read_length)
 

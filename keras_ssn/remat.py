@@ -69,25 +69,39 @@ class WeightRecipe:
         chain: The forward pass's `PieceChain`.
         pieces: Indices of the bank pieces the weight reads.
         parameters: The weight's generation parameters (a tensor), or `None`.
-        generate: Function `(piece tensors, parameters) -> weight`.
+        generate: Function `(piece tensors, parameters, zero) -> weight`,
+            where `zero` is `None` or an exact zero (shape `(1,)`) that
+            generation adds to its inputs so that XLA cannot merge two
+            generations of the weight (see `apply_rematerialized`).
+        is_view: Whether the weight is one bank piece as it is (reshaped).
     """
 
-    def __init__(self, chain, pieces, parameters, generate):
+    def __init__(self, chain, pieces, parameters, generate, is_view=False):
         self.chain = chain
         self.pieces = list(pieces)
         self.parameters = parameters
         self.generate = generate
+        self.is_view = is_view
         self._weight = None
+
+    def is_kept(self):
+        """Whether the weight costs nothing to keep: a piece only it reads, as it is.
+
+        Such a weight is the bank's variable itself, alive all step anyway;
+        rematerializing it would only add work.
+        """
+        return self.is_view and not self.chain.is_passed(self.pieces[0])
 
     def sources(self):
         """The tensors the weight is generated from: pieces, then parameters."""
         pieces = [self.chain.current(i) for i in self.pieces]
         return pieces + ([] if self.parameters is None else [self.parameters])
 
-    def weight_from(self, sources):
+    def weight_from(self, sources, zero=None):
+        """The weight generated from `sources` (as `sources()` orders them)."""
         count = len(self.pieces)
         parameters = sources[count] if len(sources) > count else None
-        return self.generate(list(sources[:count]), parameters)
+        return self.generate(list(sources[:count]), parameters, zero)
 
     def weight(self):
         """The weight, generated once (for code that reads it directly)."""
@@ -123,7 +137,7 @@ def apply_rematerialized(op, inputs, recipe):
 
     @ops.custom_gradient
     def forward(inputs, token, *sources):
-        weight = recipe.weight_from(_tied(sources, token))
+        weight = recipe.weight_from(sources, token)
         shape = weight.shape
         outputs = op(inputs, weight)
         handed_on = [ops.add(sources[k], 0.0) for k in passed]
@@ -135,10 +149,11 @@ def apply_rematerialized(op, inputs, recipe):
                 lambda weight: op(inputs, weight), [ops.zeros(shape, "float32")], upstream
             )
             anchor = _zero(weight_grad)
-            tied = _tied(sources, anchor)
-            weight = recipe.weight_from(tied)
+            weight = recipe.weight_from(sources, anchor)
             (inputs_grad,) = _vjp(lambda x: op(x, weight), [inputs], upstream)
-            grads = list(_vjp(lambda *s: recipe.weight_from(s), tied, weight_grad))
+            grads = list(
+                _vjp(lambda *s: recipe.weight_from(s, anchor), sources, weight_grad)
+            )
             for k, carried in zip(passed, later):
                 grads[k] = _running_sum(carried, grads[k], anchor)
             return (inputs_grad, ops.zeros_like(token), *grads)
@@ -164,8 +179,7 @@ def _running_sum(carried, term, zero):
     size = carried.shape[0]
     start = ops.cast(zero, "int32")[0]
     buffer = ops.concatenate([carried, ops.zeros((1,), carried.dtype)])
-    summed = ops.slice(buffer, [start], [size]) + term
-    return ops.slice_update(buffer, [start], summed)[:size]
+    return ops.slice_update(buffer, [start], carried + term)[:size]
 
 
 def _zero(anchor):
@@ -185,11 +199,6 @@ def _flat(cotangents):
     if isinstance(cotangents, (list, tuple)):
         return [c for item in cotangents for c in _flat(item)]
     return [cotangents]
-
-
-def _tied(sources, zero):
-    """`sources`, each plus `zero` (an exact zero from `_zero`)."""
-    return [source + ops.cast(zero, source.dtype) for source in sources]
 
 
 def _vjp(function, primals, cotangent):

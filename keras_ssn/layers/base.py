@@ -203,19 +203,18 @@ class SharedWeightMixin:
         if chain is None:
             chain = PieceChain(bank.piece_values(), [1] * len(bank.pieces))
 
-        def generate(pieces, parameters):
+        def generate(pieces, parameters, zero):
             # The pieces the layer does not read are zeros here: its
             # gradient reaches only the pieces it reads.
             reading = iter(pieces)
-            entries = generation.SlicePieces(
-                [next(reading) if is_read else ops.zeros((size,), "float32")
-                 for size, is_read in zip(sizes, read)]
-            )
+            pieces = [next(reading) if is_read else ops.zeros((size,), "float32")
+                      for size, is_read in zip(sizes, read)]
+            entries, parameters = generation.tie(pieces, parameters, spec, zero)
             return generation.generate_weight(entries, spec, parameters, first)
 
-        return WeightRecipe(
-            chain, [i for i, is_read in zip(held, read) if is_read], parameters, generate
-        )
+        reads = [i for i, is_read in zip(held, read) if is_read]
+        return WeightRecipe(chain, reads, parameters, generate,
+                            is_view=_is_view(spec, parameters, first, sizes, read))
 
     def pieces_read(self, name):
         """Which bank pieces hold weight `name`'s group slice, and which it reads.
@@ -251,7 +250,7 @@ class SharedWeightMixin:
             inputs: The op's input tensor.
         """
         recipe = engine.lookup_recipe(self, name)
-        if recipe is None or in_symbolic_scope():
+        if recipe is None or in_symbolic_scope() or recipe.is_kept():
             return op(inputs, getattr(self, name))
         dtype = self.compute_dtype
         return apply_rematerialized(
@@ -335,6 +334,17 @@ def refuse_lora(layer):
         f"Layer '{layer.name}' generates its weights from a shared bank; LoRA "
         "needs owned weights. Call `keras_ssn.materialize(model)` first."
     )
+
+
+def _is_view(spec, parameters, first, sizes, read):
+    """Whether the weight is one whole bank piece as it is (one window, scale 1)."""
+    if (parameters is not None or spec.mode != generation.COMBINE
+            or spec.templates != 1 or spec.scale != 1.0 or sum(read) != 1):
+        return False
+    index = read.index(True)
+    begin = first + sum(sizes[:index])
+    spans = [(spec.start + b, spec.start + e) for b, e in spec.read_spans]
+    return spans == [(begin, begin + sizes[index])]
 
 
 class _BankLink:
