@@ -1,5 +1,7 @@
 """The generation engine: each shared weight generated once per forward pass."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -73,9 +75,15 @@ def test_a_bank_is_held_in_the_pieces_its_layers_read():
     windows = [plan.weights[p].read_length for g in plan.groups for p in g.weights]
     assert [piece.shape[0] for piece in small.bank.pieces] == windows
     assert engine.bank_pieces(plan) == windows
-    # Rows placement reads its groups' slices whole: one piece, cut by one split.
+    # Generated ahead (`rematerialize=False`), rows placement reads its
+    # groups' slices whole: one piece, cut by one split. Rematerialized, each
+    # layer reads its own rows: a piece per row.
     rows = keras_ssn.convert(MODELS["mlp"](), 1.0, placement="rows", seed=0).sharing_plan
-    assert engine.bank_pieces(rows) == [rows.bank_size]
+    kept = dataclasses.replace(rows, rematerialize=False)
+    assert engine.bank_pieces(kept) == [kept.bank_size]
+    rows_read = sorted({(s.start + b, s.start + e) for s in rows.weights.values()
+                        for b, e in s.read_spans})
+    assert len(engine.bank_pieces(rows)) >= len(rows_read)
 
 
 def gradient(function, x):
@@ -135,15 +143,24 @@ def test_windows_read_end_to_end_go_round_the_source(lengths, start, held_in):
         to_numpy(gradient(loss, source)), want, rtol=1e-6, atol=1e-6)
 
 
-def test_model_call_generates_no_weight_layer_by_layer(monkeypatch):
-    small = keras_ssn.convert(MODELS["nested"](), 0.2, seed=0)
+@pytest.mark.parametrize("rematerialize", [False, True])
+def test_a_model_call_generates_each_weight_once(monkeypatch, rematerialize):
+    small = keras_ssn.convert(MODELS["nested"](), 0.2, seed=0, rematerialize=rematerialize)
     x = sample_input(small)
     expected = to_numpy(small(x))
     calls = count_generation(monkeypatch)
     np.testing.assert_array_equal(to_numpy(small(x)), expected)
+    if rematerialize:
+        # Each weight is generated where its layer uses it, once in a
+        # forward pass.
+        specs = list(small.sharing_plan.weights.values())
+        assert len(calls) == len(specs)
+        assert all(spec in specs for spec in calls)
+    else:
+        # Generated ahead, group by group: no layer generates on its own.
+        assert calls == []
     np.testing.assert_allclose(
         small.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
-    assert calls == []
 
 
 def test_a_layer_called_alone_generates_each_weight_once_per_call(monkeypatch):

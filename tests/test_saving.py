@@ -42,10 +42,13 @@ def test_save_and_load_reproduces_outputs(model_name, fraction, tmp_path):
 
 
 @pytest.mark.parametrize("fraction", [0.1, 2.0])
-def test_bank_is_stored_once_under_the_model(fraction, tmp_path):
-    # At 200% the bank is held in pieces; it is still stored as one vector.
-    small = keras_ssn.convert(MODELS["nested"](), fraction)
-    assert (len(small.bank.pieces) > 1) == (fraction > 1)
+@pytest.mark.parametrize("rematerialize", [False, True])
+def test_bank_is_stored_once_under_the_model(fraction, rematerialize, tmp_path):
+    # The bank is held in pieces (generated ahead: from 200% up; generated
+    # where used: wherever a layer's reading starts or stops); it is still
+    # stored as one vector.
+    small = keras_ssn.convert(MODELS["nested"](), fraction, rematerialize=rematerialize)
+    assert (len(small.bank.pieces) > 1) == (rematerialize or fraction > 1)
     path = str(tmp_path / "m.keras")
     small.save(path)
     datasets = h5_datasets(path)
