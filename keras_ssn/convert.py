@@ -25,7 +25,7 @@ from keras_ssn.layers import SharedWeightMixin
 from keras_ssn.layers import is_generation_param
 from keras_ssn.layers import is_shared
 from keras_ssn.layers import owned_variable
-from keras_ssn.layers.base import become
+from keras_ssn.layers.variants import become
 from keras_ssn.mapping import assign_groups
 from keras_ssn.models import BankOwnerMixin
 from keras_ssn.models import SharedModel

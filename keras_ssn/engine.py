@@ -47,8 +47,7 @@ from keras_ssn.generation import HASHED
 from keras_ssn.generation import UPSAMPLE
 from keras_ssn.plan import mixes_every_row
 from keras_ssn.plan import shared_rows
-from keras_ssn.remat import PieceChain
-from keras_ssn.remat import WeightRecipe
+from keras_ssn.recipes import WeightRecipe
 
 _STACK = threading.local()
 
@@ -159,29 +158,6 @@ def generate_groups(bank, plan, owners):
         weights = generate_group(group_slice, specs, parameters)
         for path, weight in zip(paths, weights):
             generated.add(*owners[path], weight)
-    return generated
-
-
-def recipes(bank, weights):
-    """A `GeneratedWeights` holding a `WeightRecipe` per weight.
-
-    The weights read the bank's pieces through one `PieceChain`, so a piece
-    that several of them read is passed from one to the next.
-
-    Args:
-        bank: The `WeightBank` the layers are attached to.
-        weights: `(layer, name)` pairs.
-    """
-    weights = list(weights)
-    readers = [0] * len(bank.pieces)
-    for layer, name in weights:
-        _, held, read = layer.pieces_read(name)
-        for index, is_read in zip(held, read):
-            readers[index] += is_read
-    chain = PieceChain(bank.piece_values(), readers)
-    generated = GeneratedWeights()
-    for layer, name in weights:
-        generated.add(layer, name, layer.weight_recipe(name, chain))
     return generated
 
 

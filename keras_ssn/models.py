@@ -14,6 +14,7 @@ import warnings
 import keras
 
 from keras_ssn import engine
+from keras_ssn import recipes
 from keras_ssn.backends import check_backend
 from keras_ssn.backends import check_distribution_scope
 from keras_ssn.bank import WeightBank
@@ -29,8 +30,8 @@ from keras_ssn.layer_paths import walk_layers
 from keras_ssn.layers import GENERATION_PARAM_NAMES
 from keras_ssn.layers import SharedContainerMixin
 from keras_ssn.layers import is_shared
-from keras_ssn.layers.base import become
 from keras_ssn.layers.base import refuse_quantization
+from keras_ssn.layers.variants import become
 from keras_ssn.plan import DamagedPlanError
 from keras_ssn.plan import SharingPlan
 from keras_ssn.sharing import share_planned_layers
@@ -86,7 +87,7 @@ class BankOwnerMixin:
             return engine.scope(engine.GeneratedWeights())
         owners = self.weight_owners()
         if self.sharing_plan.rematerialize:
-            generated = engine.recipes(self.bank, owners.values())
+            generated = recipes.generated_weights(self.bank, owners.values())
         else:
             generated = engine.generate_groups(self.bank, self.sharing_plan, owners)
         losses = [

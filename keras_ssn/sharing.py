@@ -6,7 +6,7 @@ from keras_ssn.layers import is_container
 from keras_ssn.layers import is_shared
 from keras_ssn.layers import share_in_place
 from keras_ssn.layers import shared_class_for
-from keras_ssn.layers.base import become
+from keras_ssn.layers.variants import become
 from keras_ssn.selection import Candidate
 
 

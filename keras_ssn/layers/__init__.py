@@ -10,9 +10,6 @@ from keras_ssn.layers.base import COEFFICIENTS_NAME
 from keras_ssn.layers.base import GENERATION_PARAM_NAMES
 from keras_ssn.layers.base import SharedWeightMixin
 from keras_ssn.layers.base import is_generation_param
-from keras_ssn.layers.base import owned_variable
-from keras_ssn.layers.base import share_in_place
-from keras_ssn.layers.base import shared_variant
 from keras_ssn.layers.container import SharedContainerMixin
 from keras_ssn.layers.conv import CONV_CLASSES
 from keras_ssn.layers.conv import SharedConv1D
@@ -37,6 +34,9 @@ from keras_ssn.layers.rnn import SharedLSTM
 from keras_ssn.layers.rnn import SharedLSTMCell
 from keras_ssn.layers.rnn import SharedSimpleRNN
 from keras_ssn.layers.rnn import SharedSimpleRNNCell
+from keras_ssn.layers.variants import owned_variable
+from keras_ssn.layers.variants import share_in_place
+from keras_ssn.layers.variants import shared_variant
 
 # The layer family of each shared class, for `groups="type"`.
 FAMILIES = {

@@ -6,7 +6,7 @@ from keras_ssn.keras_internals import untrack_sublayer
 from keras_ssn.layers.base import SharedWeightMixin
 from keras_ssn.layers.base import as_specs
 from keras_ssn.layers.base import refuse_lora
-from keras_ssn.layers.base import share_in_place
+from keras_ssn.layers.variants import share_in_place
 
 
 class SharedContainerMixin:

@@ -8,7 +8,7 @@ variants generate them from the model's weight bank.
 import keras
 from keras import ops
 
-from keras_ssn.layers.base import shared_variant
+from keras_ssn.layers.variants import shared_variant
 
 
 class RematerializedConvCall:

@@ -9,7 +9,7 @@ import keras
 from keras import ops
 
 from keras_ssn.layers.base import SharedWeightMixin
-from keras_ssn.layers.base import generated_weight_property
+from keras_ssn.layers.variants import generated_weight_property
 
 
 def _bias_and_activation(layer, x):

@@ -7,7 +7,7 @@ the layer's own.
 
 import keras
 
-from keras_ssn.layers.base import shared_variant
+from keras_ssn.layers.variants import shared_variant
 
 SharedEmbedding = shared_variant(keras.layers.Embedding, ("embeddings",))
 SharedReversibleEmbedding = shared_variant(keras.layers.ReversibleEmbedding,

@@ -12,7 +12,7 @@ sublayers shared one by one.
 from keras_hub.layers import ReversibleEmbedding
 
 from keras_ssn.layers import register_shared_layer
-from keras_ssn.layers.base import shared_variant
+from keras_ssn.layers.variants import shared_variant
 
 SharedHubReversibleEmbedding = shared_variant(
     ReversibleEmbedding, weights=("embeddings",), package="keras_ssn_hub")

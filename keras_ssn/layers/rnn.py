@@ -9,8 +9,8 @@ own. Inside `Bidirectional`, each direction is such a layer.
 
 import keras
 
-from keras_ssn.layers.base import shared_variant
 from keras_ssn.layers.container import SharedContainerMixin
+from keras_ssn.layers.variants import shared_variant
 
 
 def _shared_cell(base_class):
