@@ -80,8 +80,12 @@ def table(result):
     return "\n".join(lines)
 
 
-def plot(result, path):
-    """Peak memory against the budget, one panel per model; the plain model as a line."""
+def plot(result, path, baseline=None):
+    """Peak memory against the budget, one panel per model; the plain model as a line.
+
+    `baseline`, another run's result (other `convert()` options), is drawn
+    as a second curve labelled with its options.
+    """
     from matplotlib.figure import Figure
 
     names = list(result["models"])
@@ -91,7 +95,11 @@ def plot(result, path):
         records = result["models"][name]["xla"]
         budgets = [float(label.removeprefix("ssn_")) for label in records if label != "plain"]
         peaks = [records[f"ssn_{b:g}"]["peak"] / MB for b in budgets]
-        axis.plot(budgets, peaks, "o-", label="SSN")
+        axis.plot(budgets, peaks, "o-", label=_label(result))
+        if baseline is not None and name in baseline["models"]:
+            other = baseline["models"][name]["xla"]
+            axis.plot(budgets, [other[f"ssn_{b:g}"]["peak"] / MB for b in budgets], "s:",
+                      label=_label(baseline))
         axis.axhline(records["plain"]["peak"] / MB, color="0.4", linestyle="--",
                      label="plain model")
         axis.set_xscale("log")
@@ -101,6 +109,11 @@ def plot(result, path):
         axis.set_title(name, fontsize=10)
         axis.legend(fontsize=8)
     figure.savefig(path)
+
+
+def _label(result):
+    options = result.get("options") or {}
+    return "SSN" + "".join(f", {k}={v}" for k, v in options.items())
 
 
 def main(argv=None):
@@ -116,6 +129,8 @@ def main(argv=None):
                         help="convert()'s rematerialize (default: convert()'s default)")
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument("--plot", help="also draw peak memory against the budget here")
+    parser.add_argument("--baseline",
+                        help="a JSON written by another run, drawn in the plot too")
     args = parser.parse_args(argv)
     if keras.backend.backend() != "jax":
         sys.exit("XLA's memory analysis needs the JAX backend: KERAS_BACKEND=jax")
@@ -134,7 +149,11 @@ def main(argv=None):
         with open(args.out, "w") as file:
             json.dump(result, file, indent=2)
     if args.plot:
-        plot(result, args.plot)
+        baseline = None
+        if args.baseline:
+            with open(args.baseline) as file:
+                baseline = json.load(file)
+        plot(result, args.plot, baseline)
     print(table(result))
     return result
 

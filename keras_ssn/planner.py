@@ -627,14 +627,6 @@ def _upsampled_template(weight, size, upsample):
 
 
 def group_stddev(weights):
-    """The std a group's bank entries start with: that of most of its entries.
-
-    The initial std shared by the weights that hold the most entries (the
-    first such std on a tie), so that their layers' scale is exactly 1: a
-    layer that reads one window at scale 1 uses the bank's entries as they
-    are, with no scaled copy to generate.
-    """
-    entries = {}
-    for weight in weights:
-        entries[weight.stddev] = entries.get(weight.stddev, 0) + weight.size
-    return float(max(entries, key=entries.get)) or 1.0
+    total = sum(w.size for w in weights)
+    variance = sum(w.size * w.stddev**2 for w in weights) / total
+    return float(math.sqrt(variance)) or 1.0

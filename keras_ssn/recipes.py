@@ -52,24 +52,31 @@ class WeightRecipe:
             where `zero` is `None` or an exact zero (shape `(1,)`) that
             generation adds to its inputs so that XLA cannot merge two
             generations of the weight (see `apply_rematerialized`).
-        is_view: Whether the weight is one bank piece as it is (reshaped).
+        view: `(shape, scale)` where the weight is one whole bank piece,
+            reshaped to `shape`, times `scale`; else `None`.
     """
 
-    def __init__(self, chain, pieces, parameters, generate, is_view=False):
+    def __init__(self, chain, pieces, parameters, generate, view=None):
         self.chain = chain
         self.pieces = list(pieces)
         self.parameters = parameters
         self.generate = generate
-        self.is_view = is_view
+        self.view = view
         self._weight = None
 
-    def is_kept(self):
-        """Whether the weight costs nothing to keep: a piece only it reads, as it is.
+    def is_view(self):
+        """Whether the weight is a piece only it reads, times a scale.
 
-        Such a weight is the bank's variable itself, alive all step anyway;
-        rematerializing it would only add work.
+        A linear op then applies the piece itself and scales its output:
+        the piece is a variable, alive all step anyway, and no weight-sized
+        copy is made (see `SharedWeightMixin.apply_weight`).
         """
-        return self.is_view and not self.chain.is_passed(self.pieces[0])
+        return self.view is not None and not self.chain.is_passed(self.pieces[0])
+
+    def piece_view(self):
+        """The piece this weight scales, reshaped to the weight's shape."""
+        shape, _ = self.view
+        return ops.reshape(self.chain.current(self.pieces[0]), shape)
 
     def sources(self):
         """The tensors the weight is generated from: pieces, then parameters."""
@@ -142,8 +149,8 @@ def weight_recipe(bank, spec, parameters, chain=None):
         return generation.generate_weight(entries, spec, parameters, first)
 
     reads = [i for i, is_read in zip(held, read) if is_read]
-    return WeightRecipe(chain, reads, parameters, generate,
-                        is_view=_is_view(spec, parameters, first, sizes, read))
+    view = (spec.shape, spec.scale) if _is_view(spec, parameters, first, sizes, read) else None
+    return WeightRecipe(chain, reads, parameters, generate, view)
 
 
 def pieces_read(bank, spec):
@@ -166,9 +173,9 @@ def pieces_read(bank, spec):
 
 
 def _is_view(spec, parameters, first, sizes, read):
-    """Whether the weight is one whole bank piece as it is (one window, scale 1)."""
+    """Whether the weight is one whole bank piece times its scale (one window)."""
     if (parameters is not None or spec.mode != COMBINE
-            or spec.templates != 1 or spec.scale != 1.0 or sum(read) != 1):
+            or spec.templates != 1 or sum(read) != 1):
         return False
     index = read.index(True)
     begin = first + sum(sizes[:index])

@@ -197,7 +197,9 @@ class SharedWeightMixin:
 
         Where the forward pass holds weight `name` as a recipe (see
         `keras_ssn.remat`), the weight is generated just before `op` and
-        again for `op`'s backward pass, and is not kept in between.
+        again for `op`'s backward pass, and is not kept in between; a
+        weight that is one bank piece times a scale is not generated at
+        all: `op` applies the piece and its output is scaled.
 
         Args:
             name: One of `shared_weights`.
@@ -206,9 +208,14 @@ class SharedWeightMixin:
             inputs: The op's input tensor.
         """
         recipe = engine.lookup_recipe(self, name)
-        if recipe is None or in_symbolic_scope() or recipe.is_kept():
+        if recipe is None or in_symbolic_scope():
             return op(inputs, getattr(self, name))
         dtype = self.compute_dtype
+        if recipe.is_view():
+            # op(x, scale * piece) = scale * op(x, piece): the piece as it is.
+            _, scale = recipe.view
+            outputs = op(inputs, ops.cast(recipe.piece_view(), dtype))
+            return outputs if scale == 1.0 else outputs * ops.cast(scale, outputs.dtype)
         return apply_rematerialized(
             lambda x, weight: op(x, ops.cast(weight, dtype)), inputs, recipe
         )
