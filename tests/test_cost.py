@@ -1,4 +1,9 @@
-"""XLA's compiled cost of a converted model's train step (JAX backend)."""
+"""XLA's compiled cost of a converted model's train step (JAX backend).
+
+Most tests here hold properties of generation ahead of the forward pass
+(`rematerialize=False`): how the bank is read and its gradient gathered;
+`tests/test_remat.py` holds those of the default, rematerialized generation.
+"""
 
 import importlib
 
@@ -26,7 +31,7 @@ def step_temp_bytes(depth, bank_copies):
     unshared = keras_ssn.count_trainable(model) - shared
     small = keras_ssn.convert(
         model, unshared + bank_copies * WIDTH * WIDTH + 2 * (depth + 1),
-        max_templates=2, seed=0,
+        max_templates=2, seed=0, rematerialize=False,
     )
     assert small.sharing_plan.bank_size >= (bank_copies - 1) * WIDTH * WIDTH
     x, y = batch(small, 32)
@@ -61,7 +66,8 @@ def four_copies_step(extra):
     model = dense_stack(4, WIDTH)
     shared = 4 * WIDTH * WIDTH + WIDTH * 10
     unshared = keras_ssn.count_trainable(model) - shared
-    small = keras_ssn.convert(model, unshared + 4 * shared + extra, seed=0)
+    small = keras_ssn.convert(model, unshared + 4 * shared + extra, seed=0,
+                              rematerialize=False)
     (group,) = small.sharing_plan.groups
     specs = [small.sharing_plan.weights[p] for p in group.weights]
     reads = sum(spec.read_length for spec in specs)
@@ -92,7 +98,7 @@ def step_cost(depth, bank_copies, placement, templates="fewest"):
     unshared = keras_ssn.count_trainable(model) - shared
     small = keras_ssn.convert(
         model, unshared + bank_copies * WIDTH * WIDTH + 8 * (depth + 1),
-        placement=placement, templates=templates, seed=0,
+        placement=placement, templates=templates, seed=0, rematerialize=False,
     )
     x, y = batch(small, 32)
     return compiled_step_cost(compile_for_training(small), x, y)

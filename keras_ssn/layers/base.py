@@ -1,6 +1,7 @@
 """The mixin that turns a Keras layer into one that generates its weights."""
 
 import contextlib
+import math
 
 import keras
 from keras import ops
@@ -212,10 +213,11 @@ class SharedWeightMixin:
             return op(inputs, getattr(self, name))
         dtype = self.compute_dtype
         if recipe.is_view():
-            # op(x, scale * piece) = scale * op(x, piece): the piece as it is.
-            _, scale = recipe.view
-            outputs = op(inputs, ops.cast(recipe.piece_view(), dtype))
-            return outputs if scale == 1.0 else outputs * ops.cast(scale, outputs.dtype)
+            shape, scale = recipe.view
+            if scale == 1.0 or _fewer_outputs_than_weights(inputs, shape):
+                # op(x, scale * piece) = scale * op(x, piece): the piece as it is.
+                outputs = op(inputs, ops.cast(recipe.piece_view(), dtype))
+                return outputs if scale == 1.0 else outputs * ops.cast(scale, outputs.dtype)
         return apply_rematerialized(
             lambda x, weight: op(x, ops.cast(weight, dtype)), inputs, recipe
         )
@@ -297,6 +299,19 @@ def refuse_lora(layer):
         f"Layer '{layer.name}' generates its weights from a shared bank; LoRA "
         "needs owned weights. Call `keras_ssn.materialize(model)` first."
     )
+
+
+def _fewer_outputs_than_weights(inputs, shape):
+    """Whether a linear op's output (about) is smaller than its weight of `shape`.
+
+    The output has one row per input row and the weight's last axis as
+    columns (exactly so for a matmul, about so for a convolution). Unknown
+    sizes count as not smaller.
+    """
+    rows = inputs.shape[:-1]
+    if any(size is None for size in rows):
+        return False
+    return math.prod(rows) * shape[-1] < math.prod(shape)
 
 
 class _BankLink:
