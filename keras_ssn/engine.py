@@ -1,11 +1,14 @@
 """The generation engine: every shared weight, generated once per forward pass.
 
-A converted model generates all its shared weights at the start of its
-`call()`, one parameter group at a time, and puts them in a
-`GeneratedWeights` scope; each shared layer reads its weight from the scope
-instead of generating it. This is the paper's "weight generation happens
-once per forward pass" (Plummer et al., ICLR 2022, Section 3.2) and it is
-what keeps a train step's cost near the plain model's:
+A forward pass puts its shared weights in a `GeneratedWeights` scope, and
+each shared layer reads its weight from the scope instead of generating it.
+By default (`SharingPlan.rematerialize`) the scope holds a `WeightRecipe` per
+weight, generated where its layer uses it (`keras_ssn.recipes`,
+`keras_ssn.remat`). With `rematerialize=False` a converted model generates
+all its shared weights at the start of its `call()`, one parameter group at
+a time (`generate_groups`): the paper's "weight generation happens once per
+forward pass" (Plummer et al., ICLR 2022, Section 3.2), which reads the bank
+the least, at the cost of keeping every weight until its backward pass:
 
 - The bank is held in pieces (`WeightBank.pieces`, cut as `bank_pieces`
   says), cut into its groups' slices by one `split` where a piece holds
@@ -35,7 +38,6 @@ generates them itself, once per call (see `standalone_scope`).
 
 import bisect
 import contextlib
-import math
 import threading
 
 import numpy as np
