@@ -10,6 +10,7 @@ from keras import ops
 
 from keras_ssn.layers.base import SharedWeightMixin
 from keras_ssn.layers.variants import generated_weight_property
+from keras_ssn.layers.variants import shared_variant
 
 
 def _bias_and_activation(layer, x):
@@ -21,17 +22,14 @@ def _bias_and_activation(layer, x):
     return x
 
 
-@keras.saving.register_keras_serializable(package="keras_ssn")
-class SharedDense(SharedWeightMixin, keras.layers.Dense):
-    """`Dense` whose kernel is generated from the model's weight bank."""
-
-    base_class = keras.layers.Dense
-    shared_weights = ("kernel",)
-    attribute_prefixes = {}
-    kernel = generated_weight_property("kernel")
+class RematerializedDenseCall:
+    """`Dense.call`, with the kernel applied through `apply_weight`."""
 
     def call(self, inputs, training=None):
         return _bias_and_activation(self, self.apply_weight("kernel", ops.matmul, inputs))
+
+
+SharedDense = shared_variant(keras.layers.Dense, call=RematerializedDenseCall)
 
 
 @keras.saving.register_keras_serializable(package="keras_ssn")
