@@ -8,7 +8,7 @@ from keras_ssn.convert import MAX_SEED
 from keras_ssn.convert import apply_plan
 from keras_ssn.convert import checked_seed
 from keras_ssn.convert import check_model
-from keras_ssn.convert import copy_model
+from keras_ssn.copying import copy_model
 from keras_ssn.layer_paths import count_trainable
 from keras_ssn.selection import find_shareable
 from keras_ssn.selection import layer_filter

@@ -1,6 +1,5 @@
 """`convert()` a Keras model to share its weights, and `materialize()` it back."""
 
-import contextlib
 import dataclasses
 
 import keras
@@ -15,8 +14,11 @@ from keras_ssn.bank_sharding import BANK_NAME
 from keras_ssn.bank_sharding import bank_shards
 from keras_ssn.budget import BudgetError
 from keras_ssn.budget import resolve_budget
+from keras_ssn.copying import copy_model
+from keras_ssn.copying import is_subclassed
+from keras_ssn.copying import rebuilt
 from keras_ssn.engine import bank_pieces
-from keras_ssn.keras_internals import Functional
+from keras_ssn.functional_subclasses import make_shared
 from keras_ssn.layer_paths import count_trainable
 from keras_ssn.layer_paths import own_variables
 from keras_ssn.layer_paths import walk_layers
@@ -25,11 +27,9 @@ from keras_ssn.layers import SharedWeightMixin
 from keras_ssn.layers import is_generation_param
 from keras_ssn.layers import is_shared
 from keras_ssn.layers import owned_variable
-from keras_ssn.layers.variants import become
 from keras_ssn.mapping import assign_groups
 from keras_ssn.models import BankOwnerMixin
 from keras_ssn.models import SharedModel
-from keras_ssn.models import shared_model_class
 from keras_ssn.planner import PLACEMENTS
 from keras_ssn.planner import TEMPLATE_COUNTS
 from keras_ssn.planner import plan_sharing
@@ -253,9 +253,7 @@ def apply_plan(copy, candidates, plan, seed=None):
         share_candidate(candidate, plan, None if seed is None else seed + index + 1)
     if is_subclassed(copy):
         return SharedModel(copy, bank=bank, sharing_plan=plan)
-    become(copy, shared_model_class(copy))
-    copy.attach_bank(bank, plan)
-    return copy
+    return make_shared(copy, bank, plan)
 
 
 def materialize(model):
@@ -278,7 +276,7 @@ def materialize(model):
             f"received {type(model).__name__} '{getattr(model, 'name', model)}'."
         )
     if isinstance(model, SharedModel):
-        plain = _rebuilt(model.model)
+        plain = rebuilt(model.model)
         _copy_weights(model.model, plain)
         return plain
     if getattr(model, "original_model", None) is not None:
@@ -381,83 +379,6 @@ def _check_choice(option, value, choices, meaning=""):
         )
     if value not in choices:
         raise ValueError(f"{option} must be one of {tuple(choices)}; received {value!r}.")
-
-
-def copy_model(model):
-    """A copy of `model` with new layers and the same weights."""
-    if is_subclassed(model):
-        copy = _rebuilt(model)
-    else:
-        with _compile_state_left_behind(model):
-            copy = keras.models.clone_model(
-                model, recursive=True, input_tensors=_named_inputs(model)
-            )
-        if type(model) not in (Functional, keras.Sequential):
-            # A Functional subclass (a keras_hub backbone): the clone is a
-            # plain Functional; remember the class for `materialize()`.
-            copy.original_model = keras.saving.serialize_keras_object(model)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-@contextlib.contextmanager
-def _compile_state_left_behind(model):
-    """Lets `clone_model` copy `model` and its nested models uncompiled.
-
-    `clone_model` compiles the clone of a compiled model with an optimizer
-    built for the model's own variables, which a converted copy replaces.
-    """
-    compiled = [m for m in (model, *(layer for _, layer in walk_layers(model)))
-                if isinstance(m, keras.Model) and m.compiled]
-    for each in compiled:
-        each.compiled = False
-    try:
-        yield
-    finally:
-        for each in compiled:
-            each.compiled = True
-
-
-def _named_inputs(model):
-    """New inputs like `model`'s, with its input layers' names.
-
-    `clone_model` would otherwise name them after their tensors.
-    """
-    if isinstance(model, keras.Sequential):
-        return None  # Keras's Sequential clone keeps the name itself
-    names = {
-        id(layer.output): layer.name for layer in model.layers
-        if isinstance(layer, keras.layers.InputLayer)
-    }
-    return keras.tree.map_structure(
-        lambda tensor: keras.Input(
-            batch_shape=tensor.shape, dtype=tensor.dtype, sparse=tensor.sparse,
-            name=names.get(id(tensor), tensor.name),
-        ),
-        model.input,
-    )
-
-
-def is_subclassed(model):
-    """Whether `model` is a subclassed model (its layers are built in code)."""
-    return not isinstance(model, (keras.Sequential, Functional, SharedModel))
-
-
-def _rebuilt(model):
-    """A subclassed model made anew from its config and built like `model`."""
-    try:
-        copy = keras.saving.deserialize_keras_object(
-            keras.saving.serialize_keras_object(model)
-        )
-    except Exception as error:
-        raise TypeError(
-            f"Cannot copy subclassed model '{model.name}' "
-            f"({type(model).__name__}) from its config: {error}. Give it a "
-            "`get_config()` that returns its constructor arguments and register "
-            "it with `@keras.saving.register_keras_serializable()`."
-        ) from error
-    copy.build_from_config(model.get_build_config())
-    return copy
 
 
 def _plain_config(config):

@@ -12,6 +12,7 @@ import functools
 
 from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 from keras.src.models.functional import Functional
+from keras.src.utils.naming import to_snake_case
 
 KERAS_CHECKED = "3.15.1"
 
@@ -26,6 +27,7 @@ __all__ = [
     "jax_compute_loss_and_updates",
     "set_build_shapes",
     "sublayers",
+    "to_snake_case",
     "unlocked",
     "untrack_sublayer",
     "weight_decay_exclusions",

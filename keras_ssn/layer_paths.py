@@ -1,12 +1,14 @@
 """Walking a model's layers by path, and counting its trainable parameters."""
 
 import math
+import re
 
 import keras
 
 from keras_ssn.bank import WeightBank
 from keras_ssn.keras_internals import Functional
 from keras_ssn.keras_internals import sublayers
+from keras_ssn.keras_internals import to_snake_case
 
 
 def walk_layers(model):
@@ -48,9 +50,32 @@ def children(layer):
     direct = sublayers(layer, recursive=False)
     if describes_its_sublayers(layer):
         return [(child.name, child) for child in direct]
+    if isinstance(layer, Functional):
+        return list(zip(stable_names(direct), direct))
     named = list(_attribute_sublayers(layer))
     found = {id(child) for _, child in named}
-    return named + [(child.name, child) for child in direct if id(child) not in found]
+    rest = [child for child in direct if id(child) not in found]
+    return named + list(zip(stable_names(rest), rest))
+
+
+def stable_names(layers):
+    """Names of `layers` that a model rebuilt from its arguments gives them too.
+
+    A layer made without a name gets one from a process-wide counter
+    (`dense`, `dense_1`, ...), so the same layer of a model rebuilt from its
+    constructor arguments gets another one. Such names become the class's
+    name and the layer's rank among its siblings named so: `dense#0`,
+    `dense#1`. Other names stay as they are.
+    """
+    counts = {}
+    for layer in layers:
+        layer_class = getattr(type(layer), "base_class", None) or type(layer)
+        prefix = to_snake_case(layer_class.__name__)
+        if re.fullmatch(rf"{re.escape(prefix)}(_[0-9]+)?", layer.name):
+            rank = counts[prefix] = counts.get(prefix, -1) + 1
+            yield f"{prefix}#{rank}"
+        else:
+            yield layer.name
 
 
 # Attributes through which Keras (and, on TensorFlow, `tf.Module`, whose are
@@ -85,9 +110,25 @@ def describes_its_sublayers(layer):
     `MultiHeadAttention`) recreate their sublayers from their own
     arguments, as plain layers with fresh names.
     """
-    described = (Functional, keras.Sequential, keras.layers.Wrapper,
-                 keras.layers.Bidirectional)
+    if isinstance(layer, Functional):
+        return describes_its_graph(type(layer))
+    described = (keras.Sequential, keras.layers.Wrapper, keras.layers.Bidirectional)
     return isinstance(layer, described) or type(layer) is keras.layers.RNN
+
+
+def describes_its_graph(model_class):
+    """Whether a Functional model class's config is its graph of layers.
+
+    Subclasses that define their own `get_config()` (`keras_hub` and
+    `keras_cv` backbones) describe themselves by constructor arguments
+    instead; keras_ssn's own model classes add to the graph config.
+    """
+    for cls in model_class.__mro__:
+        if cls is Functional:
+            return True
+        if "get_config" in vars(cls) and not cls.__module__.startswith("keras_ssn."):
+            return False
+    return True
 
 
 def own_variables(layer):

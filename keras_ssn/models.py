@@ -215,7 +215,7 @@ def _with_bank_variables(variables, model):
     return variables + [v for v in bank.variables if id(v) not in seen]
 
 
-def _required_bank_and_plan(bank, sharing_plan):
+def required_bank_and_plan(bank, sharing_plan):
     """`(bank, sharing_plan)`, or a `ValueError` when either is missing.
 
     A converted model is always made with both: by `convert()`, by
@@ -245,6 +245,10 @@ def finish_clone(source, clone):
     `source`'s shared layers (a `clone_function` that returns them) reads
     `source`'s bank instead, as reused layers keep their weights.
 
+    `clone_model` turns a Functional subclass (a converted `keras_hub`
+    backbone) into a plain Functional model; its clone is made from
+    `source`'s config instead, as `keras.models.load_model()` would make it.
+
     Args:
         source: The model given to `clone_model`.
         clone: The copy Keras made.
@@ -260,7 +264,11 @@ def finish_clone(source, clone):
         bank = keras.saving.deserialize_keras_object(
             keras.saving.serialize_keras_object(source.bank)
         )
-    become(clone, shared_model_class(clone))
+        if getattr(source, "base_class", None) is not None:
+            return keras.saving.deserialize_keras_object(
+                keras.saving.serialize_keras_object(source))
+    become(clone, SharedSequential if isinstance(clone, keras.Sequential)
+           else SharedFunctional)
     clone.original_model = getattr(source, "original_model", None)
     clone.attach_bank(bank, source.sharing_plan)
     if source.compiled:
@@ -388,11 +396,11 @@ class SharedFunctional(BankOwnerMixin, Functional):
         if bank is None and sharing_plan is None:
             self.bank = None  # made by `clone_model`; `finish_clone` attaches
             return
-        self.attach_bank(*_required_bank_and_plan(bank, sharing_plan))
+        self.attach_bank(*required_bank_and_plan(bank, sharing_plan))
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        _required_bank_and_plan(config.get("bank"), config.get("sharing_plan"))
+        required_bank_and_plan(config.get("bank"), config.get("sharing_plan"))
         return super().from_config(config, custom_objects=custom_objects)
 
     def get_config(self):
@@ -415,19 +423,12 @@ class SharedSequential(BankOwnerMixin, keras.Sequential):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        bank, sharing_plan = _required_bank_and_plan(
+        bank, sharing_plan = required_bank_and_plan(
             config.pop("bank", None), config.pop("sharing_plan", None)
         )
         model = super().from_config(config, custom_objects=custom_objects)
         model.attach_bank(bank, sharing_plan)
         return model
-
-
-def shared_model_class(model):
-    """The bank-owning class for a plain Functional or Sequential model."""
-    if isinstance(model, keras.Sequential):
-        return SharedSequential
-    return SharedFunctional
 
 
 @keras.saving.register_keras_serializable(package="keras_ssn")
@@ -457,7 +458,7 @@ class SharedModel(BankOwnerMixin, keras.Model):
         self.model = model
         set_build_shapes(self, build_shapes(model))
         self.built = True
-        self.attach_bank(*_required_bank_and_plan(bank, sharing_plan))
+        self.attach_bank(*required_bank_and_plan(bank, sharing_plan))
 
     def converted_model(self):
         return self.model
