@@ -423,7 +423,7 @@ def _copy_weights(model, plain):
             continue
         for name in layer.shared_weights:
             generated = ops.convert_to_numpy(layer.generate_weight(name))
-            owned_variable(target, name).assign(generated)
+            owned_variable(target, name, layer.attribute_of(name)).assign(generated)
         by_name = {v.name: v for v in own_variables(target)}
         for variable in own_variables(layer):
             if not is_generation_param(variable):

@@ -17,6 +17,7 @@ Every `Shared<Class>` is saved under one registered name, whose
 import keras
 
 from keras_ssn.keras_internals import Functional
+from keras_ssn.layers import register_optional_layers
 from keras_ssn.layers.variants import become
 from keras_ssn.models import BankOwnerMixin
 from keras_ssn.models import SharedFunctional
@@ -61,6 +62,7 @@ class SharedFunctionalSubclass(BankOwnerMixin):
         reference = config.pop("base_class")
         model = keras.saving.deserialize_keras_object(
             dict(reference, config=config), custom_objects=custom_objects)
+        register_optional_layers()  # the model's library is imported now
         return make_shared(model, bank, plan)
 
 

@@ -30,6 +30,7 @@ from keras_ssn.layer_paths import walk_layers
 from keras_ssn.layers import GENERATION_PARAM_NAMES
 from keras_ssn.layers import SharedContainerMixin
 from keras_ssn.layers import is_shared
+from keras_ssn.layers import register_optional_layers
 from keras_ssn.layers.base import refuse_quantization
 from keras_ssn.layers.variants import become
 from keras_ssn.plan import DamagedPlanError
@@ -401,6 +402,7 @@ class SharedFunctional(BankOwnerMixin, Functional):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         required_bank_and_plan(config.get("bank"), config.get("sharing_plan"))
+        register_optional_layers(config)
         return super().from_config(config, custom_objects=custom_objects)
 
     def get_config(self):
@@ -426,6 +428,7 @@ class SharedSequential(BankOwnerMixin, keras.Sequential):
         bank, sharing_plan = required_bank_and_plan(
             config.pop("bank", None), config.pop("sharing_plan", None)
         )
+        register_optional_layers(config)
         model = super().from_config(config, custom_objects=custom_objects)
         model.attach_bank(bank, sharing_plan)
         return model
@@ -451,6 +454,7 @@ class SharedModel(BankOwnerMixin, keras.Model):
     def __init__(self, model, bank=None, sharing_plan=None, model_build_config=None,
                  **kwargs):
         if isinstance(model, dict):
+            register_optional_layers(model)
             model = keras.saving.deserialize_keras_object(model)
             model.build_from_config(model_build_config)
         kwargs.setdefault("name", model.name)

@@ -67,7 +67,7 @@ class Candidate:
         for part, owner, owner_class in self.parts:
             prefix = "/".join(p for p in (self.path, part) if p)
             for name in owner_class.shared_weights:
-                variable = owned_variable(owner, name)
+                variable = owned_variable(owner, name, owner_class.attribute_of(name))
                 shape = tuple(variable.shape)
                 stddev = initial_stddev(
                     owner_class.initializer_of(owner, name), shape, variable
@@ -322,7 +322,7 @@ def _reason_parts_not_shared(candidate):
         if owner_class is None:
             return f"no shared variant of its {type(owner).__name__} '{part}'"
         for name in owner_class.shared_weights:
-            variable = owned_variable(owner, name)
+            variable = owned_variable(owner, name, owner_class.attribute_of(name))
             if variable is None or not variable.trainable:
                 return f"its {name} is not a trainable variable"
             if owner_class.constraint_of(owner, name) is not None:

@@ -26,6 +26,7 @@ from keras_ssn.layers.dense import SharedDense
 from keras_ssn.layers.dense import SharedEinsumDense
 from keras_ssn.layers.embedding import SharedEmbedding
 from keras_ssn.layers.embedding import SharedReversibleEmbedding
+from keras_ssn.layers.embedding import SharedUntiedReversibleEmbedding
 from keras_ssn.layers.rnn import CELL_CLASSES
 from keras_ssn.layers.rnn import RNN_CLASSES
 from keras_ssn.layers.rnn import SharedGRU
@@ -44,12 +45,14 @@ FAMILIES = {
     SharedEinsumDense: "dense",
     SharedEmbedding: "embedding",
     SharedReversibleEmbedding: "embedding",
+    SharedUntiedReversibleEmbedding: "embedding",
     SharedMultiHeadAttention: "attention",
     **{cls: "conv" for cls in CONV_CLASSES},
     **{cls: "recurrent" for cls in CELL_CLASSES + RNN_CLASSES},
 }
 
-SHARED_CLASSES = {cls.base_class: cls for cls in FAMILIES}
+SHARED_CLASSES = {cls.base_class: cls for cls in FAMILIES
+                  if cls is not SharedUntiedReversibleEmbedding}
 
 NORMALIZATION_CLASSES = (
     keras.layers.BatchNormalization,
@@ -60,7 +63,7 @@ NORMALIZATION_CLASSES = (
 )
 
 
-def register_shared_layer(shared_class, family="custom"):
+def register_shared_layer(shared_class, family="custom", default=True):
     """Makes `convert()` share layers of `shared_class.base_class`.
 
     Args:
@@ -68,6 +71,9 @@ def register_shared_layer(shared_class, family="custom"):
             `SharedWeightMixin` and the layer class, with `base_class`,
             `shared_weights` and a generated property per weight).
         family: Its family for `groups="type"`.
+        default: Whether `convert()` picks this class for layers of its base
+            class. `False` for a variant that the default class's
+            `variant_for(layer)` picks for some layers.
     """
     if not (isinstance(shared_class, type) and issubclass(
             shared_class, (SharedWeightMixin, SharedContainerMixin))):
@@ -81,12 +87,14 @@ def register_shared_layer(shared_class, family="custom"):
             f"it shares; it is {shared_class.base_class!r}."
         )
     FAMILIES[shared_class] = family
-    SHARED_CLASSES[shared_class.base_class] = shared_class
+    if default:
+        SHARED_CLASSES[shared_class.base_class] = shared_class
 
 
 def shared_class_for(layer):
     """The shared subclass for `layer`'s exact class, or `None`."""
-    return SHARED_CLASSES.get(type(layer))
+    shared_class = SHARED_CLASSES.get(type(layer))
+    return None if shared_class is None else shared_class.variant_for(layer)
 
 
 def is_shared(layer):
@@ -98,11 +106,33 @@ def is_container(shared_class):
     return issubclass(shared_class, SharedContainerMixin)
 
 
-def register_optional_layers():
+OPTIONAL_VARIANTS = {"keras_hub": ("keras_ssn_hub", "keras_ssn.layers.hub")}
+
+
+def register_optional_layers(config=None):
     """Registers the shared variants of layers from optional libraries in use.
 
-    Only libraries the program has already imported are considered, so
-    converting never imports one (today: `keras_hub`).
+    Only libraries the program has already imported, or whose shared
+    variants `config` names, are considered, so converting never imports one
+    (today: `keras_hub`).
+
+    Args:
+        config: Optional model config about to be deserialized.
     """
-    if "keras_hub" in sys.modules:
-        importlib.import_module("keras_ssn.layers.hub")
+    named = _registered_packages(config)
+    for library, (package, module) in OPTIONAL_VARIANTS.items():
+        if library in sys.modules or package in named:
+            importlib.import_module(module)
+
+
+def _registered_packages(config):
+    """The packages of every registered name in a (nested) config."""
+    if isinstance(config, list):
+        return set().union(*map(_registered_packages, config)) if config else set()
+    if not isinstance(config, dict):
+        return set()
+    packages = set().union(*map(_registered_packages, config.values())) if config else set()
+    name = config.get("registered_name")
+    if isinstance(name, str) and ">" in name:
+        packages.add(name.split(">", 1)[0])
+    return packages

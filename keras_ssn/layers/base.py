@@ -42,6 +42,9 @@ class SharedWeightMixin:
     # `<prefix>_regularizer` and `<prefix>_constraint` attributes for each
     # weight, when not the weight's name.
     attribute_prefixes = {}
+    # The attribute through which the base class reads each weight, when
+    # not the weight's name (see `shared_variant`).
+    weight_attributes = {}
 
     def __init__(self, *args, sharing=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -232,6 +235,16 @@ class SharedWeightMixin:
             weight = self.generate_weight(name)
         return ops.cast(weight, self.compute_dtype)
 
+    @classmethod
+    def variant_for(cls, layer):
+        """The shared class for `layer` (another variant of its class may fit it)."""
+        return cls
+
+    @classmethod
+    def attribute_of(cls, name):
+        """The attribute the base class reads weight `name` from."""
+        return cls.weight_attributes.get(name, name)
+
     def regularizer_of(self, name):
         """The regularizer the base layer applies to weight `name`, or `None`."""
         return self.weight_attribute(self, name, "regularizer")
@@ -250,7 +263,7 @@ class SharedWeightMixin:
     def weight_attribute(cls, layer, name, kind):
         """`layer.<prefix>_<kind>` for weight `name` (`kind`: "regularizer", ...)."""
         prefix = cls.attribute_prefixes.get(name, name)
-        return getattr(layer, f"{prefix}_{kind}", None)
+        return getattr(layer, f"{prefix}_{kind}" if prefix else kind, None)
 
     def save_own_variables(self, store):
         keras.layers.Layer.save_own_variables(self, store)

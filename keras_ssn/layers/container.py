@@ -32,6 +32,11 @@ class SharedContainerMixin:
         self._set_sharing(sharing)
 
     @classmethod
+    def variant_for(cls, layer):
+        """The shared class for `layer`: this one."""
+        return cls
+
+    @classmethod
     def shared_parts(cls, layer):
         """Dict mapping part names to the sublayers of `layer` that share."""
         return {

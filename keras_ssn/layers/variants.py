@@ -21,7 +21,8 @@ def share_in_place(layer, shared_class, sharing, seed=None):
             `WeightSpec`.
         seed: Optional seed for the coefficient initializers.
     """
-    attributes = [_weight_attribute(layer, n) for n in shared_class.shared_weights]
+    attributes = [_weight_attribute(layer, n, shared_class.attribute_of(n))
+                  for n in shared_class.shared_weights]
     with unlocked(layer):
         for attribute in attributes:
             _delete_variable(layer, attribute)
@@ -52,21 +53,23 @@ def _delete_variable(layer, attribute):
     super(keras.layers.Layer, layer).__delattr__(attribute)
 
 
-def owned_variable(layer, name):
+def owned_variable(layer, name, attribute=None):
     """The variable a plain layer holds as its weight `name`, or `None`.
 
     Keras layers keep a weight either behind a property over a private
     attribute (`Dense._kernel`) or as a plain attribute
-    (`DepthwiseConv2D.kernel`).
+    (`DepthwiseConv2D.kernel`); some keep it under another name
+    (`attribute`: keras_hub's `PositionEmbedding` keeps its `embeddings` as
+    `position_embeddings`).
     """
-    attribute = _weight_attribute(layer, name)
+    attribute = _weight_attribute(layer, name, attribute)
     return None if attribute is None else instance_variable(layer, attribute)
 
 
-def _weight_attribute(layer, name):
-    for attribute in ("_" + name, name):
-        if isinstance(instance_variable(layer, attribute), keras.Variable):
-            return attribute
+def _weight_attribute(layer, name, attribute=None):
+    for candidate in (attribute, "_" + name, name):
+        if candidate and isinstance(instance_variable(layer, candidate), keras.Variable):
+            return candidate
     return None
 
 
@@ -76,13 +79,16 @@ def shared_variant(
     attribute_prefixes=None,
     package="keras_ssn",
     call=None,
+    weight_attributes=None,
+    name=None,
 ):
     """Defines and registers the shared variant of a layer class.
 
     This is also the protocol for your own layers. A layer can be shared when
     its `build()` creates each shareable weight with
     `self.add_weight(name=...)` (as `self.<name>` or `self._<name>`) and its
-    `call()` reads it as `self.<name>`. The variant generates those weights
+    `call()` reads it as `self.<name>` (or under another attribute, named in
+    `weight_attributes`). The variant generates those weights
     from the bank; every other variable, and the layer's call and config,
     stay the base class's. Register the variant with
     `keras_ssn.register_shared_layer()` so that `convert()` uses it, and
@@ -101,9 +107,16 @@ def shared_variant(
         package: Package name for Keras serialization.
         call: Optional mixin class whose `call` replaces the base class's,
             applying the weight through `SharedWeightMixin.apply_weight`.
+        weight_attributes: Dict mapping a weight name to the attribute the
+            base class keeps it in and reads it from, for weights where that
+            is neither `<name>` nor `_<name>` read through a `<name>`
+            property (keras_hub's `PositionEmbedding` creates `embeddings`
+            as `self.position_embeddings`; an MoE layer reads
+            `self._expert_feedforward_gate_dense`).
+        name: The class name; `"Shared" + base_class.__name__` by default.
 
     Returns:
-        The new class, named `"Shared" + base_class.__name__`.
+        The new class.
     """
     attributes = {
         "__doc__": f"`{base_class.__name__}` whose {', '.join(weights)} "
@@ -113,11 +126,13 @@ def shared_variant(
         "base_class": base_class,
         "shared_weights": tuple(weights),
         "attribute_prefixes": dict(attribute_prefixes or {}),
-        **{name: generated_weight_property(name) for name in weights},
+        "weight_attributes": dict(weight_attributes or {}),
+        **{(weight_attributes or {}).get(name, name): generated_weight_property(name)
+           for name in weights},
     }
     bases = (SharedWeightMixin, base_class) if call is None else (
         SharedWeightMixin, call, base_class)
-    cls = type(f"Shared{base_class.__name__}", bases, attributes)
+    cls = type(name or f"Shared{base_class.__name__}", bases, attributes)
     return keras.saving.register_keras_serializable(package=package)(cls)
 
 
