@@ -11,6 +11,7 @@ from keras_ssn.bank import WeightBank
 from keras_ssn.bank_sharding import bank_layouts
 from keras_ssn.budget import BudgetError
 from keras_ssn.convert import UnsupportedLayerError
+from keras_ssn.copying import CopyError
 from keras_ssn.convert import convert
 from keras_ssn.convert import materialize
 from keras_ssn.layer_paths import count_trainable
@@ -31,6 +32,7 @@ from keras_ssn.layers import SharedLSTM
 from keras_ssn.layers import SharedLSTMCell
 from keras_ssn.layers import SharedMultiHeadAttention
 from keras_ssn.layers import SharedReversibleEmbedding
+from keras_ssn.layers import SharedUntiedReversibleEmbedding
 from keras_ssn.layers import SharedSeparableConv1D
 from keras_ssn.layers import SharedSeparableConv2D
 from keras_ssn.layers import SharedSimpleRNN
@@ -38,6 +40,7 @@ from keras_ssn.layers import SharedSimpleRNNCell
 from keras_ssn.layers import register_shared_layer
 from keras_ssn.layers import shared_variant
 from keras_ssn.learned_groups import learn_groups
+from keras_ssn.functional_subclasses import SharedFunctionalSubclass
 from keras_ssn.models import SharedFunctional
 from keras_ssn.models import SharedModel
 from keras_ssn.models import SharedSequential

@@ -16,6 +16,7 @@ from keras_ssn.budget import BudgetError
 from keras_ssn.budget import resolve_budget
 from keras_ssn.copying import copy_model
 from keras_ssn.copying import is_subclassed
+from keras_ssn.copying import model_classes
 from keras_ssn.copying import rebuilt
 from keras_ssn.engine import bank_pieces
 from keras_ssn.functional_subclasses import make_shared
@@ -150,8 +151,9 @@ def convert(
             coefficients are drawn anew on every call (random groups are
             not: they are drawn from 0).
         strict: If `True`, raise `UnsupportedLayerError` for any layer with
-            trainable weights that cannot be shared (normalization layers
-            excepted) instead of leaving it unshared.
+            trainable weights that cannot be shared (normalization layers,
+            and other layers whose weights are all vectors, excepted)
+            instead of leaving it unshared.
         rematerialize: If `True` (the default), a train step generates each
             dense, einsum and convolution weight just before its layer's op
             and again for the op's backward pass, so that no generated
@@ -288,10 +290,11 @@ def materialize(model):
     config.pop("sharing_plan")
     config.pop("original_model", None)
     config = _plain_config(config)
+    classes = model_classes(model)
     if isinstance(model, keras.Sequential):
-        plain = keras.Sequential.from_config(config)
+        plain = keras.Sequential.from_config(config, custom_objects=classes)
     else:
-        plain = keras.Model.from_config(config)
+        plain = keras.Model.from_config(config, custom_objects=classes)
     _copy_weights(model, plain)
     return plain
 

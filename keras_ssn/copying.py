@@ -12,6 +12,7 @@ round-trip, and turns a Functional subclass into a plain Functional model.
 import keras
 
 from keras_ssn.keras_internals import Functional
+from keras_ssn.keras_internals import sublayers
 
 
 class CopyError(ValueError):
@@ -43,11 +44,13 @@ def copy_model(model):
 
 def rebuilt(model):
     """A model made anew from `model`'s config and built like it (no weights copied)."""
-    config = _without_compile_configs(keras.saving.serialize_keras_object(model))
     try:
+        config = _without_compile_configs(keras.saving.serialize_keras_object(model))
         # The model is the caller's own, already in memory: nothing in its
-        # config (a `Lambda` layer's function) is code from an untrusted file.
-        copy = keras.saving.deserialize_keras_object(config, safe_mode=False)
+        # config (a `Lambda` layer's function) is code from an untrusted file,
+        # and its own classes need no registration to be found.
+        copy = keras.saving.deserialize_keras_object(
+            config, custom_objects=model_classes(model), safe_mode=False)
         if not copy.built:
             copy.build_from_config(model.get_build_config())
     except Exception as error:
@@ -57,10 +60,20 @@ def rebuilt(model):
             "made the way keras.saving reloads a model, so the model must "
             "survive `model.save()` and `keras.models.load_model()`: give each "
             "custom layer or model a `get_config()` that returns its "
-            "constructor arguments and register it with "
-            "`@keras.saving.register_keras_serializable()`."
+            "constructor arguments, and register the custom functions and "
+            "objects it uses with `@keras.saving.register_keras_serializable()`."
         ) from error
     return copy
+
+
+def model_classes(model):
+    """The classes of `model` and its layers, by the names their configs give.
+
+    As `custom_objects`, they let Keras rebuild the model from its config
+    when its custom layers are not registered.
+    """
+    return {keras.saving.get_registered_name(type(layer)): type(layer)
+            for layer in [model, *sublayers(model)]}
 
 
 def copy_weights_in_order(source, destination):
@@ -77,13 +90,16 @@ def copy_weights_in_order(source, destination):
              if tuple(a.shape) != tuple(b.shape)),
             min(len(sources), len(destinations)),
         )
+        if len(sources) != len(destinations):
+            detail = (f"it creates {len(destinations)} weights where the model "
+                      f"has {len(sources)}")
+        else:
+            detail = (f"its weight {first} is {_describe(destinations, first)} "
+                      f"where the model's is {_describe(sources, first)}")
         raise CopyError(
-            f"The copy of model '{source.name}' made from its config creates "
-            f"{len(destinations)} weights where the model has {len(sources)}, "
-            f"and they differ from weight {first} on "
-            f"({_describe(sources, first)} against "
-            f"{_describe(destinations, first)}). The model's config does not "
-            "describe the model: check that its `get_config()` returns every "
+            f"The copy of model '{source.name}' made from its config does not "
+            f"match the model: {detail}. The model's config does not describe "
+            "the model: check that its `get_config()` returns every "
             "constructor argument."
         )
     for variable, value in zip(destinations, source.get_weights()):

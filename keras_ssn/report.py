@@ -2,11 +2,16 @@
 
 import dataclasses
 import io
+import math
 import shutil
 
 import rich.console
 import rich.table
 
+from keras_ssn.layer_paths import own_variables
+from keras_ssn.layer_paths import walk_layers
+from keras_ssn.layers import is_generation_param
+from keras_ssn.layers import is_shared
 from keras_ssn.models import BankOwnerMixin
 
 
@@ -76,7 +81,7 @@ class SharingReport:
             f"coefficients={self.coefficient_params:,}, "
             f"own weights={self.unshared_params:,}, groups={len(self.groups)}, "
             f"shared weights={weights}, "
-            f"unshared layers={len(self.unshared_layers)})"
+            f"layers with own weights={len(self.unshared_layers)})"
         )
 
 
@@ -89,7 +94,8 @@ def summary(model, print_fn=None, line_length=None, expand=None):
     its group's slice and with which method, its number of templates, its
     learned generation parameters and the fraction of its group's slice it
     reads. A legend explains the columns. Then lists the layers that keep
-    their own weights, and how the budget splits. Every weight and layer
+    their own weights (shared layers with their biases and other weights
+    they keep), and how the budget splits. Every weight and layer
     path is printed whole on one line, ready to copy into `groups=` and
     `exclude=` (the report grows wider than `line_length` where a path
     needs it).
@@ -116,7 +122,7 @@ def summary(model, print_fn=None, line_length=None, expand=None):
             "summary() expects a model made by keras_ssn.convert(); received "
             f"{type(model).__name__}."
         )
-    report = build_report(model.sharing_plan)
+    report = build_report(model.sharing_plan, model)
     width = line_length or shutil.get_terminal_size((120, 24)).columns
     if expand is None:
         expand = sum(len(g.entries) for g in report.groups) <= COMPACT_ABOVE
@@ -128,7 +134,8 @@ def summary(model, print_fn=None, line_length=None, expand=None):
     return report
 
 
-def build_report(plan):
+def build_report(plan, model=None):
+    """The `SharingReport` of a plan; with `model`, its shared layers' own weights too."""
     groups = []
     for group in plan.groups:
         entries = []
@@ -161,8 +168,32 @@ def build_report(plan):
         coefficient_params=plan.coefficient_params,
         unshared_params=plan.unshared_params,
         groups=groups,
-        unshared_layers=[dict(e) for e in plan.unshared_layers],
+        unshared_layers=[dict(e) for e in plan.unshared_layers]
+        + ([] if model is None else kept_weights(model)),
     )
+
+
+def kept_weights(model):
+    """One report entry per shared layer that keeps trainable weights of its own.
+
+    A shared layer generates the weights its plan names and keeps the rest
+    (biases, a GPT-OSS expert block's expert biases), which count toward
+    the budget.
+    """
+    entries = []
+    for path, layer in walk_layers(model.converted_model()):
+        if not is_shared(layer):
+            continue
+        kept = [v for v in own_variables(layer)
+                if v.trainable and not is_generation_param(v)]
+        if kept:
+            entries.append({
+                "path": path,
+                "class_name": type(layer).base_class.__name__,
+                "params": sum(math.prod(v.shape) for v in kept),
+                "reason": f"shared; keeps its {', '.join(v.name for v in kept)}",
+            })
+    return entries
 
 
 def _method(spec):

@@ -124,7 +124,7 @@ def find_shareable(model, strict, exclusion=None):
         if reason is None:
             candidates.append(candidate)
             continue
-        if strict and not isinstance(layer, NORMALIZATION_CLASSES):
+        if strict and reason not in (NORMALIZATION, PER_CHANNEL):
             raise UnsupportedLayerError(
                 f"Layer '{path}' ({type(layer).__name__}) cannot be shared: "
                 f"{reason}. Pass strict=False to keep it unshared (it then "
@@ -154,11 +154,14 @@ def _trainable_count(layer, opened=False):
     are visited on their own."""
     if not layer.trainable:
         return 0
+    return sum(math.prod(v.shape) for v in _own_trainable(layer, opened))
+
+
+def _own_trainable(layer, opened=False):
+    """The trainable variables counted with `layer` (see `_trainable_count`)."""
     if opened or describes_its_sublayers(layer):
-        variables = [v for v in layer._trainable_variables if v.trainable]
-    else:
-        variables = layer.trainable_weights
-    return sum(math.prod(v.shape) for v in variables)
+        return [v for v in layer._trainable_variables if v.trainable]
+    return layer.trainable_weights
 
 
 def _parts(layer, shared_class):
@@ -302,10 +305,20 @@ def _check_every_pattern_matches(compiled, model):
         )
 
 
+NORMALIZATION = "normalization layers keep their own weights"
+PER_CHANNEL = ("its own weights are per-channel vectors (scales, offsets, a class "
+               "token), kept as they are")
+
+
 def _reason_not_shared(layer, shared_class, opened=False):
     if shared_class is None:
         if isinstance(layer, NORMALIZATION_CLASSES):
-            return "normalization layers keep their own weights"
+            return NORMALIZATION
+        own = _own_trainable(layer, opened)
+        if all(math.prod(v.shape) == (v.shape[-1] if v.shape else 1) for v in own):
+            # Custom normalization layers (keras_hub's `LlamaLayerNorm`, ...),
+            # a ViT's class token.
+            return PER_CHANNEL
         if opened:
             return (f"no shared variant of {type(layer).__name__} for the weights "
                     "it creates itself (its sublayers are shared)")

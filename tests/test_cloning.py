@@ -59,9 +59,10 @@ def test_a_clone_of_a_converted_backbone_materializes_to_its_class():
     backbone = keras_hub.models.GPT2Backbone(
         vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=8,
         intermediate_dim=16, max_sequence_length=8)
-    with pytest.warns(UserWarning, match="position_embedding"):
-        model = keras_ssn.convert(backbone, 0.5, seed=0)
+    model = keras_ssn.convert(backbone, 0.5, seed=0)
     clone = keras.models.clone_model(model)
+    assert type(clone) is type(model) and isinstance(clone, type(backbone))
+    assert clone.bank is not model.bank
     clone.set_weights(model.get_weights())
     x = {"token_ids": np.ones((2, 8), "int32"), "padding_mask": np.ones((2, 8), "int32")}
     plain = keras_ssn.materialize(clone)

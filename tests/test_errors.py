@@ -48,8 +48,11 @@ def test_unsupported_layer_passes_through_and_is_reported(capsys):
     with pytest.warns(UserWarning, match="custom"):
         small = keras_ssn.convert(custom_model(), 0.5)
     report = keras_ssn.summary(small)
-    assert [e["path"] for e in report.unshared_layers] == ["custom"]
+    assert [e["path"] for e in small.sharing_plan.unshared_layers] == ["custom"]
     assert report.unshared_layers[0]["params"] == 64
+    # The shared Dense layer keeps its bias, listed after the unshared layers.
+    assert [(e["class_name"], e["params"], e["reason"]) for e in report.unshared_layers[1:]] == [
+        ("Dense", 16, "shared; keeps its bias")]
     assert "custom" in capsys.readouterr().out
     assert not isinstance(small.get_layer("custom"), keras_ssn.SharedDense)
 
@@ -80,16 +83,22 @@ def test_a_model_without_weights_has_nothing_to_share():
 
 def test_subclassed_model_that_cannot_be_copied_says_how_to_fix_it():
     class Sub(keras.Model):
-        def __init__(self):
+        def __init__(self, scale):
             super().__init__()
+            self.scale = scale
             self.d = keras.layers.Dense(3)
 
         def call(self, x):
-            return self.d(x)
+            return self.d(x) * self.scale.value
 
-    model = Sub()
+    class Holder:  # not serializable, so Keras cannot record Sub's arguments
+        value = 2.0
+
+    model = Sub(Holder())
     model(keras.ops.ones((1, 4)))
-    with pytest.raises(TypeError, match="register_keras_serializable"):
+    with pytest.raises(keras_ssn.CopyError, match=(
+            r"(?s)Cannot copy model 'sub' \(Sub\) from its config: .*"
+            r"give each custom layer or model a `get_config\(\)`")):
         keras_ssn.convert(model, 0.5)
     with pytest.raises(TypeError, match="takes a Keras model"):
         keras_ssn.convert(keras.layers.Dense(3), 0.5)

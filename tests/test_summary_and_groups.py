@@ -153,7 +153,7 @@ def test_summary_of_a_big_model_is_compact_unless_expanded():
     assert repr(report) == (
         f"SharingReport(budget={report.budget:,}, bank={report.bank_size:,}, "
         f"coefficients={report.coefficient_params:,}, own weights={report.unshared_params:,}, "
-        "groups=1, shared weights=45, unshared layers=0)"
+        "groups=1, shared weights=45, layers with own weights=45)"
     )
 
 
