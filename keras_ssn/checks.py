@@ -45,9 +45,9 @@ def check_conversion(model, budget, directory=None, jit_compile=True, seed=0,
     Returns:
         Dict with the converted, trained model (`"model"`), the names of the
         checks that ran (`"checks"`) and the checks skipped, each with why
-        (`"skipped"`: only `"clone"`, when `keras.models.clone_model()` fails
-        on `model` itself, and `"export"`, for models with several inputs or
-        off TensorFlow).
+        (`"skipped"`: `"clone"` or `"export"` when the operation fails on
+        `model` itself, as a Keras or library limit, and `"export"` for
+        models with several inputs or off TensorFlow).
     """
     if directory is None:
         with tempfile.TemporaryDirectory() as directory:
@@ -73,19 +73,21 @@ def check_conversion(model, budget, directory=None, jit_compile=True, seed=0,
     _check(_all_equal(_predict(loaded, x), expected),
            "predictions changed after save and load")
     checks.append("save_load")
-    clone_failure = _keras_clone_failure(model)
-    if clone_failure is None:
-        _check_clone(loaded, x, expected)
-        checks.append("clone")
-    else:
-        skipped["clone"] = f"keras.models.clone_model() fails on the model itself: {clone_failure}"
+    _unless_keras_fails_too(
+        "clone", lambda: _check_clone(loaded, x, expected),
+        "keras.models.clone_model()", lambda: keras.models.clone_model(model),
+        checks, skipped)
     if keras.backend.backend() != "tensorflow":
         skipped["export"] = "SavedModel export needs the TensorFlow backend"
     elif _input_count(model) != 1:
         skipped["export"] = "the check exports models with one input"
     else:
-        _check_export(loaded, x, expected, os.path.join(directory, "saved_model"))
-        checks.append("export")
+        _unless_keras_fails_too(
+            "export", lambda: _check_export(
+                loaded, x, expected, os.path.join(directory, "saved_model")),
+            "model.export()", lambda: model.export(
+                os.path.join(directory, "plain_saved_model"), verbose=False),
+            checks, skipped)
     plain = materialize(loaded)
     _check([type(l) for l in sublayers(plain)]
            == [type(l) for l in sublayers(model)] and type(plain) is type(model),
@@ -180,18 +182,28 @@ def _relative_difference(a, b):
     return max(float(np.abs(p - q).max()) if q.size else 0.0 for p, q in pairs) / scale
 
 
-def _keras_clone_failure(model):
-    """Why `keras.models.clone_model()` fails on `model`, or `None` when it works."""
-    try:
-        keras.models.clone_model(model)
-    except Exception as error:
-        return f"{type(error).__name__}: {str(error).splitlines()[0]}"
-    return None
-
-
 def _input_count(model):
     inputs = getattr(model, "_inputs_struct", None)
     return 1 if inputs is None else len(keras.tree.flatten(inputs))
+
+
+def _unless_keras_fails_too(name, check, operation, on_plain, checks, skipped):
+    """Runs `check`; where it raises (not a broken promise) and `on_plain`,
+    the same operation on the plain model, raises too, records why it is
+    skipped instead."""
+    try:
+        check()
+    except AssertionError:
+        raise
+    except Exception:
+        try:
+            on_plain()
+        except Exception as error:
+            skipped[name] = (f"{operation} fails on the model itself: "
+                             f"{type(error).__name__}: {str(error).splitlines()[0]}")
+            return
+        raise
+    checks.append(name)
 
 
 def _check_clone(model, x, expected):

@@ -17,14 +17,13 @@ from keras_ssn.budget import resolve_budget
 from keras_ssn.copying import copy_model
 from keras_ssn.copying import is_subclassed
 from keras_ssn.copying import model_classes
+from keras_ssn.copying import plain_config
 from keras_ssn.copying import rebuilt
 from keras_ssn.engine import bank_pieces
 from keras_ssn.functional_subclasses import make_shared
 from keras_ssn.layer_paths import count_trainable
 from keras_ssn.layer_paths import own_variables
 from keras_ssn.layer_paths import walk_layers
-from keras_ssn.layers import SharedContainerMixin
-from keras_ssn.layers import SharedWeightMixin
 from keras_ssn.layers import is_generation_param
 from keras_ssn.layers import is_shared
 from keras_ssn.layers import owned_variable
@@ -75,14 +74,19 @@ def convert(
     that layers keep (biases, normalization layers, unshared layers) keep
     their values. Convert the architecture, then train the copy.
 
-    The input model is not modified. The copy is not compiled.
+    The input model is not modified. The copy is made the way
+    `keras.models.load_model()` makes a model: the model's class rebuilds
+    it from `get_config()` (a `keras_hub` backbone from its constructor
+    arguments), then the weights are copied. The copy is not compiled.
 
     Args:
-        model: A built `keras.Sequential`, Functional or subclassed model
-            (nested models included). A subclassed model must be registered
-            with `@keras.saving.register_keras_serializable()` and have a
-            `get_config()`, since it is converted on a copy made from its
-            config.
+        model: A built `keras.Sequential`, Functional (a Functional
+            subclass such as a `keras_hub` backbone included) or subclassed
+            model, nested models included, whose config rebuilds it: each
+            custom layer or model has a `get_config()` that returns its
+            constructor arguments. Register custom classes with
+            `@keras.saving.register_keras_serializable()` to load the
+            converted model in another program.
         budget: `int`: the exact trainable parameter count of the result.
             `float`: a fraction of `model`'s trainable count (`0.1` for a
             compact model, `4.0` for extra training capacity).
@@ -165,9 +169,14 @@ def convert(
             both.
 
     Returns:
-        A `SharedFunctional` or `SharedSequential` model whose trainable
-        parameter count equals the budget.
+        A model whose trainable parameter count equals the budget: a
+        `SharedSequential`, a `SharedFunctional`, a `Shared<Class>` for a
+        Functional subclass (a subclass of `model`'s class and of
+        `SharedFunctionalSubclass`) or a `SharedModel` around a subclassed
+        model.
     Raises:
+        CopyError: `model` cannot be rebuilt from its config, or the rebuilt
+            copy holds other weights than `model` (a `ValueError`).
         BudgetError: No plan spends `budget` exactly with these options; it
             names the smallest and largest budgets that work (`.smallest`,
             `.largest`).
@@ -289,7 +298,7 @@ def materialize(model):
     config.pop("bank")
     config.pop("sharing_plan")
     config.pop("original_model", None)
-    config = _plain_config(config)
+    config = plain_config(config)
     classes = model_classes(model)
     if isinstance(model, keras.Sequential):
         plain = keras.Sequential.from_config(config, custom_objects=classes)
@@ -382,30 +391,6 @@ def _check_choice(option, value, choices, meaning=""):
         )
     if value not in choices:
         raise ValueError(f"{option} must be one of {tuple(choices)}; received {value!r}.")
-
-
-def _plain_config(config):
-    """Replaces every serialized shared layer by its base layer."""
-    if isinstance(config, list):
-        return [_plain_config(item) for item in config]
-    if not isinstance(config, dict):
-        return config
-    config = {key: _plain_config(value) for key, value in config.items()}
-    registered = config.get("registered_name")
-    shared_class = None
-    if isinstance(registered, str) and isinstance(config.get("config"), dict):
-        shared_class = keras.saving.get_registered_object(registered)
-    if isinstance(shared_class, type) and issubclass(
-        shared_class, (SharedWeightMixin, SharedContainerMixin)
-    ):
-        layer_config = dict(config["config"])
-        layer_config.pop("sharing", None)
-        plain = keras.saving.serialize_keras_object(
-            shared_class.base_class.from_config(layer_config)
-        )
-        for key in ("module", "class_name", "registered_name", "config"):
-            config[key] = plain[key]
-    return config
 
 
 def _copy_weights(model, plain):

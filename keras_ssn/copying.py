@@ -13,6 +13,8 @@ import keras
 
 from keras_ssn.keras_internals import Functional
 from keras_ssn.keras_internals import sublayers
+from keras_ssn.layers import SharedContainerMixin
+from keras_ssn.layers import SharedWeightMixin
 
 
 class CopyError(ValueError):
@@ -120,6 +122,31 @@ def _without_compile_configs(config):
         return config
     return {key: _without_compile_configs(value) for key, value in config.items()
             if key != "compile_config"}
+
+
+def plain_config(config):
+    """A serialized model with every shared layer replaced by its base layer."""
+
+    if isinstance(config, list):
+        return [plain_config(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    config = {key: plain_config(value) for key, value in config.items()}
+    registered = config.get("registered_name")
+    shared_class = None
+    if isinstance(registered, str) and isinstance(config.get("config"), dict):
+        shared_class = keras.saving.get_registered_object(registered)
+    if isinstance(shared_class, type) and issubclass(
+        shared_class, (SharedWeightMixin, SharedContainerMixin)
+    ):
+        layer_config = dict(config["config"])
+        layer_config.pop("sharing", None)
+        plain = keras.saving.serialize_keras_object(
+            shared_class.base_class.from_config(layer_config)
+        )
+        for key in ("module", "class_name", "registered_name", "config"):
+            config[key] = plain[key]
+    return config
 
 
 def is_subclassed(model):

@@ -16,6 +16,7 @@ Every `Shared<Class>` is saved under one registered name, whose
 
 import keras
 
+from keras_ssn.copying import plain_config
 from keras_ssn.keras_internals import Functional
 from keras_ssn.layers import register_optional_layers
 from keras_ssn.layers.variants import become
@@ -49,8 +50,9 @@ class SharedFunctionalSubclass(BankOwnerMixin):
     @property
     def original_model(self):
         """The plain model this one materializes to, serialized."""
-        return dict(class_reference(self.base_class),
-                    config=self.base_class.get_config(self))
+        # Models inside it (a vision encoder) describe their shared layers.
+        return plain_config(dict(class_reference(self.base_class),
+                                 config=self.base_class.get_config(self)))
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

@@ -157,6 +157,11 @@ def _trainable_count(layer, opened=False):
     return sum(math.prod(v.shape) for v in _own_trainable(layer, opened))
 
 
+def _is_vector(shape):
+    """Whether a weight of `shape` holds one value per channel (or one value)."""
+    return math.prod(shape) == (shape[-1] if shape else 1)
+
+
 def _own_trainable(layer, opened=False):
     """The trainable variables counted with `layer` (see `_trainable_count`)."""
     if opened or describes_its_sublayers(layer):
@@ -315,7 +320,7 @@ def _reason_not_shared(layer, shared_class, opened=False):
         if isinstance(layer, NORMALIZATION_CLASSES):
             return NORMALIZATION
         own = _own_trainable(layer, opened)
-        if all(math.prod(v.shape) == (v.shape[-1] if v.shape else 1) for v in own):
+        if all(_is_vector(tuple(v.shape)) for v in own):
             # Custom normalization layers (keras_hub's `LlamaLayerNorm`, ...),
             # a ViT's class token.
             return PER_CHANNEL
