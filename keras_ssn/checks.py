@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from keras_ssn.convert import convert
+from keras_ssn.copying import copy_model
 from keras_ssn.convert import materialize
 from keras_ssn.keras_internals import sublayers
 from keras_ssn.layer_paths import count_trainable
@@ -25,7 +26,10 @@ def check_conversion(model, budget, directory=None, jit_compile=True, seed=0,
     `materialize()` gives the original architecture and parameter count with
     the same predictions. Models with several outputs (a list or a dict) are
     trained with a mean squared error on each output and compared output by
-    output.
+    output. Where save and load, cloning or export fails, the check runs the
+    same operation on the plain model (trained one step, for save and load);
+    if that fails too, a Keras or library limit (Keras cannot clone
+    keras_hub's Llama backbone), the check is skipped and the result says why.
 
     Args:
         model: A built model (Sequential, Functional or subclassed).
@@ -45,9 +49,9 @@ def check_conversion(model, budget, directory=None, jit_compile=True, seed=0,
     Returns:
         Dict with the converted, trained model (`"model"`), the names of the
         checks that ran (`"checks"`) and the checks skipped, each with why
-        (`"skipped"`: `"clone"` or `"export"` when the operation fails on
-        `model` itself, as a Keras or library limit, and `"export"` for
-        models with several inputs or off TensorFlow).
+        (`"skipped"`: `"save_load"`, `"clone"` or `"export"` where the same
+        operation fails on the plain model too, a Keras or library limit,
+        and `"export"` for models with several inputs or off TensorFlow).
     """
     if directory is None:
         with tempfile.TemporaryDirectory() as directory:
@@ -67,26 +71,28 @@ def check_conversion(model, budget, directory=None, jit_compile=True, seed=0,
            "fit did not change the bank")
     checks.append("fit")
     expected = _predict(small, x)
-    path = os.path.join(directory, "model.keras")
-    small.save(path)
-    loaded = keras.models.load_model(path)
-    _check(_all_equal(_predict(loaded, x), expected),
-           "predictions changed after save and load")
-    checks.append("save_load")
-    _unless_keras_fails_too(
+    saved = {}
+    _unless_plain_fails_too("save_load", lambda: saved.update(
+        model=_check_save_load(small, x, expected, os.path.join(directory, "model.keras"))),
+        lambda: _plain_reload_failure(model, x, y, directory, jit_compile),
+        checks, skipped)
+    # The later checks start from the loaded model, or, where the plain
+    # model does not reload either, from the converted one.
+    loaded = saved.get("model", small)
+    _unless_plain_fails_too(
         "clone", lambda: _check_clone(loaded, x, expected),
-        "keras.models.clone_model()", lambda: keras.models.clone_model(model),
+        lambda: _failure("keras.models.clone_model()", keras.models.clone_model, model),
         checks, skipped)
     if keras.backend.backend() != "tensorflow":
         skipped["export"] = "SavedModel export needs the TensorFlow backend"
     elif _input_count(model) != 1:
         skipped["export"] = "the check exports models with one input"
     else:
-        _unless_keras_fails_too(
+        _unless_plain_fails_too(
             "export", lambda: _check_export(
                 loaded, x, expected, os.path.join(directory, "saved_model")),
-            "model.export()", lambda: model.export(
-                os.path.join(directory, "plain_saved_model"), verbose=False),
+            lambda: _failure("model.export()", _check_export, model, x,
+                             _predict(model, x), os.path.join(directory, "plain_model")),
             checks, skipped)
     plain = materialize(loaded)
     _check([type(l) for l in sublayers(plain)]
@@ -187,23 +193,50 @@ def _input_count(model):
     return 1 if inputs is None else len(keras.tree.flatten(inputs))
 
 
-def _unless_keras_fails_too(name, check, operation, on_plain, checks, skipped):
-    """Runs `check`; where it raises (not a broken promise) and `on_plain`,
-    the same operation on the plain model, raises too, records why it is
-    skipped instead."""
+def _unless_plain_fails_too(name, check, plain_failure, checks, skipped):
+    """Runs `check`, or records why it is skipped where it fails on the plain model too.
+
+    `plain_failure()` runs the same operation on the plain model and returns
+    how it fails there (a Keras or library limit), or `None` when it works,
+    in which case `check`'s error stands.
+    """
     try:
         check()
-    except AssertionError:
-        raise
     except Exception:
-        try:
-            on_plain()
-        except Exception as error:
-            skipped[name] = (f"{operation} fails on the model itself: "
-                             f"{type(error).__name__}: {str(error).splitlines()[0]}")
-            return
-        raise
+        failure = plain_failure()
+        if failure is None:
+            raise
+        skipped[name] = failure
+        return
     checks.append(name)
+
+
+def _failure(operation, function, *args):
+    """How `function(*args)` on the plain model fails, or `None`."""
+    try:
+        function(*args)
+    except Exception as error:
+        first = (str(error).splitlines() or [""])[0]
+        return f"{operation} fails on the model itself: {type(error).__name__}: {first}"
+    return None
+
+
+def _check_save_load(model, x, expected, path):
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    _check(_all_equal(_predict(loaded, x), expected),
+           "predictions changed after save and load")
+    return loaded
+
+
+def _plain_reload_failure(model, x, y, directory, jit_compile):
+    """How a copy of the plain model, trained one step as the check trains the
+    converted one, fails to reload with the same predictions, or `None`."""
+    plain = copy_model(model)
+    plain.compile(optimizer="adam", loss=_mse_per_output(y), jit_compile=jit_compile)
+    plain.fit(x, y, epochs=1, batch_size=len(keras.tree.flatten(y)[0]), verbose=0)
+    return _failure("save and load", _check_save_load, plain, x, _predict(plain, x),
+                    os.path.join(directory, "plain_model.keras"))
 
 
 def _check_clone(model, x, expected):
