@@ -20,8 +20,11 @@ def walk_layers(model):
     model, an `LSTM`'s cell) by the attribute that holds it (`"ffn/0"` for
     the first item of a list attribute `ffn`), which stays the same when the
     layer is rebuilt from its config, while auto-generated layer names do
-    not. Children are visited depth first; the model's own `WeightBank` and
-    input layers are skipped.
+    not. Where a layer is rebuilt by code rather than from a config that
+    names its sublayers (inside a custom layer or a `keras_hub` backbone,
+    a `Sequential` included), names Keras generated become stable ones
+    (see `stable_names`). Children are visited depth first; the model's own
+    `WeightBank` and input layers are skipped.
 
     Args:
         model: A Keras model or layer.
@@ -31,8 +34,8 @@ def walk_layers(model):
     """
     seen = set()
 
-    def visit(parent, prefix):
-        for name, child in children(parent):
+    def visit(parent, prefix, in_code):
+        for name, child in children(parent, in_code):
             if id(child) in seen or isinstance(
                 child, (WeightBank, keras.layers.InputLayer)
             ):
@@ -40,15 +43,23 @@ def walk_layers(model):
             seen.add(id(child))
             path = f"{prefix}/{name}" if prefix else name
             yield path, child
-            yield from visit(child, path)
+            yield from visit(child, path, in_code or not describes_its_sublayers(parent))
 
-    yield from visit(model, "")
+    yield from visit(model, "", False)
 
 
-def children(layer):
-    """`(name, sublayer)` pairs of a layer's direct sublayers (see `walk_layers`)."""
+def children(layer, in_code=False):
+    """`(name, sublayer)` pairs of a layer's direct sublayers (see `walk_layers`).
+
+    Args:
+        layer: A Keras layer or model.
+        in_code: Whether `layer` is rebuilt by the code of a layer that
+            holds it, rather than from a config that names its sublayers.
+    """
     direct = sublayers(layer, recursive=False)
     if describes_its_sublayers(layer):
+        if in_code:
+            return list(zip(stable_names(direct), direct))
         return [(child.name, child) for child in direct]
     if isinstance(layer, Functional):
         return list(zip(stable_names(direct), direct))

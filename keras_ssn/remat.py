@@ -116,7 +116,10 @@ def _zero(anchor):
     convolution: XLA would otherwise fuse the elementwise ops that made
     `anchor` into this one entry's computation.
     """
-    first = ops.reshape(anchor, (-1,))[:1]
+    # The reshape to (1,) keeps the shape static where `anchor`'s batch size
+    # is unknown (TensorFlow graphs), so that adding it to a bank piece of
+    # one entry does not make that piece's shape unknown.
+    first = ops.reshape(ops.reshape(anchor, (-1,))[:1], (1,))
     return ops.cast(ops.isfinite(first), "float32") * 0.0
 
 

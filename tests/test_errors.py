@@ -57,6 +57,34 @@ def test_unsupported_layer_passes_through_and_is_reported(capsys):
     assert not isinstance(small.get_layer("custom"), keras_ssn.SharedDense)
 
 
+class Mixer(keras.layers.Layer):
+    """A custom layer that holds a Dense layer and creates a matrix of its own."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(4)
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+        self.mix = self.add_weight(shape=(4, 4), name="mix")
+
+    def call(self, x):
+        return self.dense(x) @ self.mix
+
+
+def test_weights_a_custom_layer_creates_itself_are_reported_or_refused():
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, Mixer(name="mixer")(inputs))
+    with pytest.warns(UserWarning, match=r"mixer \(Mixer\)"):
+        small = keras_ssn.convert(model, 0.5)
+    assert list(small.sharing_plan.weights) == ["mixer/dense/kernel"]
+    assert [(e["path"], e["params"], e["reason"]) for e in small.sharing_plan.unshared_layers] == [
+        ("mixer", 16, "no shared variant of Mixer for the weights it creates itself "
+                      "(its sublayers are shared)")]
+    with pytest.raises(keras_ssn.UnsupportedLayerError, match="'mixer'.*strict=False"):
+        keras_ssn.convert(model, 0.5, strict=True)
+
+
 def test_strict_accepts_normalization_layers():
     small = keras_ssn.convert(MODELS["residual_cnn"](), 0.5, strict=True)
     reasons = {e["reason"] for e in small.sharing_plan.unshared_layers}

@@ -151,3 +151,24 @@ def test_the_bank_is_cut_where_each_weight_starts_and_stops_reading(budget):
     for spec in plan.weights.values():
         for begin, end in spec.read_spans:
             assert {spec.start + begin, spec.start + end} <= edges
+
+
+def test_the_zero_keeps_a_static_shape_where_the_batch_size_is_unknown():
+    """Added to a bank piece of one entry, a zero of unknown shape would make
+    the piece's shape unknown (a DenseNet's convolution failed so)."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("JAX traces with static shapes")
+    import tensorflow as tf
+
+    from keras_ssn.remat import _zero
+
+    shapes = []
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 3), tf.float32)])
+    def piece_plus_zero(x):
+        total = tf.ones((1,)) + _zero(x)
+        shapes.append(tuple(total.shape))
+        return total
+
+    piece_plus_zero.get_concrete_function()
+    assert shapes == [(1,)]
