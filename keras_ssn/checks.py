@@ -222,7 +222,7 @@ def _failure(operation, function, *args):
     try:
         function(*args)
     except Exception as error:
-        first = (str(error).splitlines() or [""])[0]
+        first = next((line for line in str(error).splitlines() if line.strip()), "")
         return f"{operation} fails on the model itself: {type(error).__name__}: {first}"
     return None
 

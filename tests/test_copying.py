@@ -110,3 +110,27 @@ def test_summary_lists_the_weights_shared_layers_keep():
         "head": ("Dense", 3, "shared; keeps its bias"),
     }
     assert sum(params for _, params, _ in rows.values()) == report.unshared_params
+
+
+class TokenTable(keras.layers.Layer):
+    """Reads its Embedding's private `_embeddings`, as keras_hub's SAM3 does."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.table = keras.layers.Embedding(6, 4)
+
+    def build(self, input_shape):
+        self.table.build((None,))
+
+    def call(self, x):
+        return x @ keras.ops.transpose(self.table._embeddings)
+
+
+def test_a_layer_that_reads_an_embeddings_private_table_reads_the_generated_one():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, TokenTable(name="tokens")(keras.layers.Dense(4)(inputs)))
+    small = keras_ssn.convert(model, 0.5, seed=0)
+    assert "tokens/table/embeddings" in small.sharing_plan.weights
+    x = np.random.default_rng(0).normal(size=(2, 4)).astype("float32")
+    plain = keras_ssn.materialize(small)
+    np.testing.assert_allclose(numpy(plain(x)), numpy(small(x)), rtol=1e-6, atol=1e-6)

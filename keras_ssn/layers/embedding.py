@@ -8,9 +8,14 @@ from the bank too.
 
 import keras
 
+from keras_ssn.layers.variants import generated_weight_property
 from keras_ssn.layers.variants import shared_variant
 
 SharedEmbedding = shared_variant(keras.layers.Embedding, ("embeddings",))
+# Some layers that hold an `Embedding` read its private `_embeddings` (the
+# variable behind Keras's `embeddings` property; keras_hub's SAM3 geometry
+# encoder does): it is the generated table too.
+SharedEmbedding._embeddings = generated_weight_property("embeddings")
 
 
 def reversible_variants(base_class, package="keras_ssn", module=None):
