@@ -14,10 +14,11 @@ plain Keras shares is told apart.
 
     python -m benchmarks.compatibility [--family hub applications keras_cv]
         [--names NAME ...] [--budget 0.1] [--plain FILE.json] [--out FILE.json]
-        [--table docs/compatibility.md]
+        [--table docs/compatibility.md] [--merge OTHER.json ...]
 
 `--table` rewrites the table between the markers in that file from every
-record in `--out`.
+record in `--out`. `--merge` runs nothing: it replaces `--out`'s records by
+those of the other files (a rerun of some models) and writes `--out`.
 """
 
 import argparse
@@ -157,6 +158,8 @@ def main():
     parser.add_argument("--plain", default="benchmarks/results/model_zoo_tf.json")
     parser.add_argument("--out", default="benchmarks/results/compatibility_tf.json")
     parser.add_argument("--table")
+    parser.add_argument("--merge", nargs="*", default=[],
+                        help="JSON files of other runs whose records replace --out's")
     parser.add_argument("--timeout", type=int, default=900)
     parser.add_argument("--one", nargs=2, metavar=("FAMILY", "NAME"),
                         help=argparse.SUPPRESS)
@@ -170,7 +173,12 @@ def main():
     if os.path.exists(args.out):
         with open(args.out) as f:
             records = json.load(f)["records"]
-    for family in args.family:
+    for path in args.merge:
+        with open(path) as f:
+            newer = json.load(f)["records"]
+        keys = {(r["family"], r["name"]) for r in newer}
+        records = [r for r in records if (r["family"], r["name"]) not in keys] + newer
+    for family in ([] if args.merge else args.family):
         for name in args.names or list(model_zoo.REGISTRIES[family]):
             record = run_in_subprocess(family, name, args.budget, args.timeout)
             records = [r for r in records if (r["family"], r["name"]) != (family, name)]
@@ -179,6 +187,9 @@ def main():
                   flush=True)
             with open(args.out, "w") as f:
                 json.dump({"records": records}, f, indent=1)
+    if args.merge:
+        with open(args.out, "w") as f:
+            json.dump({"records": records}, f, indent=1)
     if args.table:
         plain = {}
         if os.path.exists(args.plain):

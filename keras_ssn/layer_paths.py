@@ -21,9 +21,10 @@ def walk_layers(model):
     the first item of a list attribute `ffn`), which stays the same when the
     layer is rebuilt from its config, while auto-generated layer names do
     not. Where a layer is rebuilt by code rather than from a config that
-    names its sublayers (inside a custom layer or a `keras_hub` backbone,
-    a `Sequential` included), names Keras generated become stable ones
-    (see `stable_names`). Children are visited depth first; the model's own
+    names its sublayers (inside a custom layer or a `keras_hub` backbone),
+    names Keras generated become stable ones (see `stable_names`), and
+    inside a `Sequential` or Functional model that such code builds every
+    layer is named by its class and rank (`dense#1`). Children are visited depth first; the model's own
     `WeightBank` and input layers are skipped.
 
     Args:
@@ -59,7 +60,9 @@ def children(layer, in_code=False):
     direct = sublayers(layer, recursive=False)
     if describes_its_sublayers(layer):
         if in_code:
-            return list(zip(stable_names(direct), direct))
+            # Code names these layers, sometimes with counters of its own
+            # (keras_cv's `conv_block43_conv`): each is named by its rank.
+            return list(zip(ranked_names(direct), direct))
         return [(child.name, child) for child in direct]
     if isinstance(layer, Functional):
         return list(zip(stable_names(direct), direct))
@@ -67,6 +70,21 @@ def children(layer, in_code=False):
     found = {id(child) for _, child in named}
     rest = [child for child in direct if id(child) not in found]
     return named + list(zip(stable_names(rest), rest))
+
+
+def ranked_names(layers):
+    """`<class>#<rank>` for each of `layers`, ranked among those of its class."""
+    counts = {}
+    for layer in layers:
+        prefix = _class_prefix(layer)
+        rank = counts[prefix] = counts.get(prefix, -1) + 1
+        yield f"{prefix}#{rank}"
+
+
+def _class_prefix(layer):
+    """The snake-case name of a layer's class (its base class, if shared)."""
+    layer_class = getattr(type(layer), "base_class", None) or type(layer)
+    return to_snake_case(layer_class.__name__)
 
 
 def stable_names(layers):
@@ -80,8 +98,7 @@ def stable_names(layers):
     """
     counts = {}
     for layer in layers:
-        layer_class = getattr(type(layer), "base_class", None) or type(layer)
-        prefix = to_snake_case(layer_class.__name__)
+        prefix = _class_prefix(layer)
         if re.fullmatch(rf"{re.escape(prefix)}(_[0-9]+)?", layer.name):
             rank = counts[prefix] = counts.get(prefix, -1) + 1
             yield f"{prefix}#{rank}"
