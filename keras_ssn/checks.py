@@ -64,7 +64,7 @@ def check_conversion(model, budget, directory=None, jit_compile=True, seed=0,
            f"trainable count {count_trainable(small)} != budget {expected_count}")
     checks, skipped = ["budget"], {}
     x, y = random_batch(small, seed, inputs=inputs)
-    small.compile(optimizer="adam", loss=_mse_per_output(y), jit_compile=jit_compile)
+    small.compile(optimizer="adam", loss=_mse_per_output(y, small), jit_compile=jit_compile)
     before = keras.ops.convert_to_numpy(small.bank.vector())
     small.fit(x, y, epochs=1, batch_size=len(keras.tree.flatten(y)[0]), verbose=0)
     _check(not np.array_equal(before, keras.ops.convert_to_numpy(small.bank.vector())),
@@ -161,11 +161,14 @@ def _shapes(x):
     return keras.tree.map_structure(lambda a: tuple(np.shape(a)), x)
 
 
-def _mse_per_output(y):
-    """`"mse"` for a model with one output, else one `"mse"` per output."""
-    if isinstance(y, np.ndarray):
-        return "mse"
-    return keras.tree.map_structure(lambda _: "mse", y)
+def _mse_per_output(y, model=None):
+    """`"mse"`, or one `"mse"` per output where the outputs are a dict named
+    as the model names its outputs (a single loss applies to every output;
+    a dict of losses must use the model's output names)."""
+    names = getattr(model, "output_names", None)
+    if isinstance(y, dict) and names is not None and sorted(y) == sorted(names):
+        return {key: "mse" for key in y}
+    return "mse"
 
 
 def _predict(model, x):
@@ -245,7 +248,7 @@ def _plain_reload_failure(model, x, y, directory, jit_compile):
     """How a copy of the plain model, trained one step as the check trains the
     converted one, fails to reload with the same predictions, or `None`."""
     plain = copy_model(model)
-    plain.compile(optimizer="adam", loss=_mse_per_output(y), jit_compile=jit_compile)
+    plain.compile(optimizer="adam", loss=_mse_per_output(y, plain), jit_compile=jit_compile)
     plain.fit(x, y, epochs=1, batch_size=len(keras.tree.flatten(y)[0]), verbose=0)
     return _failure("save and load", _check_save_load, plain, x, _predict(plain, x),
                     os.path.join(directory, "plain_model.keras"))
