@@ -5,7 +5,7 @@ Every `keras_hub` backbone, every `keras.applications` function and every
 `--budget` (or, when its tiny config cannot train under that, at the smallest
 budget the `BudgetError` names) and put through
 `keras_ssn.checks.check_conversion` on its sample inputs: the trainable count,
-one `fit` step under XLA, `.keras` save and load, `clone_model`, SavedModel
+one `fit` step under XLA, `.keras` save and load, `keras_ssn.clone_model`, SavedModel
 export (TensorFlow, one input) and `materialize()`. Each model runs in its own
 process (a crash or a leak stays with its model). The plain model's own
 results (Keras's `clone_model`, rebuilding from its config, save and load:

@@ -10,6 +10,7 @@ from keras_ssn.bank import BankInitializer
 from keras_ssn.bank import WeightBank
 from keras_ssn.bank_sharding import bank_layouts
 from keras_ssn.budget import BudgetError
+from keras_ssn.cloning import clone_model
 from keras_ssn.convert import UnsupportedLayerError
 from keras_ssn.copying import CopyError
 from keras_ssn.convert import convert

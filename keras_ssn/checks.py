@@ -6,6 +6,7 @@ import tempfile
 import keras
 import numpy as np
 
+from keras_ssn.cloning import clone_model
 from keras_ssn.convert import convert
 from keras_ssn.copying import copy_model
 from keras_ssn.convert import materialize
@@ -21,7 +22,7 @@ def check_conversion(model, budget, directory=None, jit_compile=True, seed=0,
     equals the budget; one `fit` step runs (under XLA by default) and changes
     the bank; `.keras` save and load give identical predictions; SavedModel
     export serves the same predictions (TensorFlow backend, one input);
-    `keras.models.clone_model()` gives a model with the same plan and a bank
+    `keras_ssn.clone_model()` gives a model with the same plan and a bank
     of its own that predicts the same after `set_weights`;
     `materialize()` gives the original architecture and parameter count with
     the same predictions. Models with several outputs (a list or a dict) are
@@ -255,14 +256,14 @@ def _plain_reload_failure(model, x, y, directory, jit_compile):
 
 
 def _check_clone(model, x, expected):
-    copy = keras.models.clone_model(model)
+    copy = clone_model(model)
     _check(copy.sharing_plan == model.sharing_plan and copy.bank is not model.bank
            and count_trainable(copy) == count_trainable(model),
-           "clone_model() did not give a converted model with the same plan "
+           "keras_ssn.clone_model() did not give a converted model with the same plan "
            "and a bank of its own")
     copy.set_weights(model.get_weights())
     _check(_all_equal(_predict(copy, x), expected),
-           "clone_model() copy predicts differently after set_weights")
+           "keras_ssn.clone_model() copy predicts differently after set_weights")
 
 
 def _check_export(model, x, expected, path):

@@ -20,8 +20,8 @@ __all__ = [
     "KERAS_CHECKED",
     "Functional",
     "build_shapes",
+    "clone_recording_copies",
     "drop_quantize_binding",
-    "finish_clones",
     "in_symbolic_scope",
     "instance_variable",
     "jax_compute_loss_and_updates",
@@ -121,31 +121,17 @@ def jax_compute_loss_and_updates(model):
     return functools.partial(JAXTrainer.compute_loss_and_updates, model)
 
 
-def finish_clones(finish):
-    """Hands every Sequential and Functional copy `clone_model` makes to `finish`.
+def clone_recording_copies(model, **kwargs):
+    """`keras.models.clone_model(model, **kwargs)` and the copy of each layer.
 
-    `keras.models.clone_model()` copies a Sequential or Functional model by
-    rebuilding it from clones of its layers
-    (`keras.src.models.cloning._clone_sequential_model` and
-    `_clone_functional_model`, looked up when it runs); the copy is a plain
-    `keras.Sequential` or a model of the source's class made from inputs and
-    outputs alone, and any state the model keeps beside its layers is lost.
-    After this, `clone_model` returns `finish(source, copy)`. Calling it
-    again with the same `finish` changes nothing.
+    `clone_model` takes an undocumented `cache` keyword: a dict it fills with
+    `{id(layer): copy}` for every layer it copies, nested models included
+    when `recursive=True` (`keras.src.models.cloning._wrap_clone_function`).
+
+    Returns:
+        `(clone, copies)`.
     """
-    from keras.src.models import cloning
+    import keras
 
-    for name in ("_clone_sequential_model", "_clone_functional_model"):
-        clone = getattr(cloning, name)
-        if getattr(clone, "finish", None) is finish:
-            continue
-        setattr(cloning, name, _finished(getattr(clone, "__wrapped__", clone), finish))
-
-
-def _finished(clone, finish):
-    @functools.wraps(clone)
-    def finished_clone(model, *args, **kwargs):
-        return finish(model, clone(model, *args, **kwargs))
-
-    finished_clone.finish = finish
-    return finished_clone
+    copies = {}
+    return keras.models.clone_model(model, cache=copies, **kwargs), copies

@@ -20,7 +20,6 @@ from keras_ssn.backends import check_distribution_scope
 from keras_ssn.bank import WeightBank
 from keras_ssn.keras_internals import Functional
 from keras_ssn.keras_internals import build_shapes
-from keras_ssn.keras_internals import finish_clones
 from keras_ssn.keras_internals import in_symbolic_scope
 from keras_ssn.keras_internals import set_build_shapes
 from keras_ssn.keras_internals import set_weight_decay_exclusions
@@ -32,7 +31,6 @@ from keras_ssn.layers import SharedContainerMixin
 from keras_ssn.layers import is_shared
 from keras_ssn.layers import register_optional_layers
 from keras_ssn.layers.base import refuse_quantization
-from keras_ssn.layers.variants import become
 from keras_ssn.plan import DamagedPlanError
 from keras_ssn.plan import SharingPlan
 from keras_ssn.sharing import share_planned_layers
@@ -86,6 +84,13 @@ class BankOwnerMixin:
         """
         if in_symbolic_scope() or engine.is_covered(self):
             return engine.scope(engine.GeneratedWeights())
+        if self.bank is None:
+            raise ValueError(
+                f"Model '{self.name}' has shared layers but no WeightBank: "
+                "`keras.models.clone_model()` copies a converted model's "
+                "layers without the bank it owns, so copy it with "
+                "`keras_ssn.clone_model()`, which takes the same arguments."
+            )
         owners = self.weight_owners()
         if self.sharing_plan.rematerialize:
             generated = recipes.generated_weights(self.bank, owners.values())
@@ -197,7 +202,7 @@ class BankOwnerMixin:
 
     def compile_from_config(self, config):
         if self.bank is None:
-            return  # a `clone_model` copy: `finish_clone` compiles it with its bank
+            return  # a `clone_model` copy: `keras_ssn.clone_model` compiles it
         config = keras.saving.deserialize_keras_object(config)
         self.compile(**config)
         if hasattr(self, "optimizer") and self.built:
@@ -220,7 +225,7 @@ def required_bank_and_plan(bank, sharing_plan):
     """`(bank, sharing_plan)`, or a `ValueError` when either is missing.
 
     A converted model is always made with both: by `convert()`, by
-    `keras.models.clone_model()` (see `finish_clone`), or from a config that
+    `keras_ssn.clone_model()`, or from a config that
     holds them.
     """
     missing = [name for name, value in (("bank", bank), ("sharing_plan", sharing_plan))
@@ -233,48 +238,6 @@ def required_bank_and_plan(bank, sharing_plan):
             "saved with this version."
         )
     return bank, sharing_plan
-
-
-def finish_clone(source, clone):
-    """Makes `keras.models.clone_model(source)` a converted model like `source`.
-
-    `clone_model` rebuilds a Sequential or Functional model from clones of
-    its layers, without the bank the model owns. This gives the copy
-    `source`'s sharing plan and a bank of its own, made from the config of
-    `source`'s bank (new variables, as every clone gets; copy the values with
-    `clone.set_weights(source.get_weights())`). A copy that reuses
-    `source`'s shared layers (a `clone_function` that returns them) reads
-    `source`'s bank instead, as reused layers keep their weights.
-
-    `clone_model` turns a Functional subclass (a converted `keras_hub`
-    backbone) into a plain Functional model; its clone is made from
-    `source`'s config instead, as `keras.models.load_model()` would make it.
-
-    Args:
-        source: The model given to `clone_model`.
-        clone: The copy Keras made.
-
-    Returns:
-        `clone`, now a `SharedSequential` or `SharedFunctional` when `source`
-        is a converted model; otherwise `clone` unchanged.
-    """
-    if not isinstance(source, BankOwnerMixin):
-        return clone
-    bank = source.bank
-    if not any(layer.attached_bank() is bank for layer in _shared_layers_of(clone)):
-        bank = keras.saving.deserialize_keras_object(
-            keras.saving.serialize_keras_object(source.bank)
-        )
-        if getattr(source, "base_class", None) is not None:
-            return keras.saving.deserialize_keras_object(
-                keras.saving.serialize_keras_object(source))
-    become(clone, SharedSequential if isinstance(clone, keras.Sequential)
-           else SharedFunctional)
-    clone.original_model = getattr(source, "original_model", None)
-    clone.attach_bank(bank, source.sharing_plan)
-    if source.compiled:
-        clone.compile_from_config(source.get_compile_config())
-    return clone
 
 
 def _shared_layers_of(model):
@@ -395,7 +358,7 @@ class SharedFunctional(BankOwnerMixin, Functional):
         super().__init__(*args, **kwargs)
         self.original_model = original_model
         if bank is None and sharing_plan is None:
-            self.bank = None  # made by `clone_model`; `finish_clone` attaches
+            self.bank = None  # made by `clone_model`; `keras_ssn.clone_model` attaches
             return
         self.attach_bank(*required_bank_and_plan(bank, sharing_plan))
 
@@ -485,5 +448,3 @@ class SharedModel(BankOwnerMixin, keras.Model):
     def from_config(cls, config, custom_objects=None):
         return cls(**config)
 
-
-finish_clones(finish_clone)

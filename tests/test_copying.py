@@ -65,7 +65,7 @@ def test_a_functional_subclass_keeps_its_class_and_layer_paths(tmp_path):
     plain = keras_ssn.materialize(loaded)
     assert type(plain) is TinyBackbone
     np.testing.assert_allclose(numpy(plain(x)), numpy(small(x)), rtol=1e-6, atol=1e-6)
-    clone = keras.models.clone_model(small)
+    clone = keras_ssn.clone_model(small)
     assert type(clone) is type(small) and clone.bank is not small.bank
 
 

@@ -35,9 +35,9 @@ def test_a_decoder_llm_that_clone_model_cannot_copy(tmp_path):
 
     result = check_conversion(backbone, 0.5, str(tmp_path), inputs=tokens())
 
-    assert result["checks"] == ["budget", "fit", "save_load", "materialize"]
-    assert result["skipped"]["clone"].startswith(
-        "keras.models.clone_model() fails on the model itself: AttributeError")
+    # keras_ssn.clone_model copies a converted backbone from its config.
+    assert result["checks"] == ["budget", "fit", "save_load", "clone", "materialize"]
+    assert "clone" not in result["skipped"]
     small = result["model"]
     assert type(small).__name__ == "SharedLlamaBackbone"
     assert isinstance(small, keras_hub.models.LlamaBackbone)

@@ -186,9 +186,11 @@ class SharedWeightMixin:
             raise ValueError(
                 f"Layer '{self.name}' generates its `{name}` from a "
                 "WeightBank but is not attached to one. Shared layers live "
-                "inside a model made by `keras_ssn.convert()` or loaded with "
-                "`keras.models.load_model()` or `keras.models.clone_model()` "
-                "after `import keras_ssn`."
+                "inside a model made by `keras_ssn.convert()`, "
+                "`keras.models.load_model()` or `keras_ssn.clone_model()`; "
+                "`keras.models.clone_model()` copies a converted model's "
+                "layers without the bank it owns, so copy it with "
+                "`keras_ssn.clone_model()`, which takes the same arguments."
             )
         maps = bank.coefficient_maps
         parameters = self.generation_parameters(
