@@ -46,6 +46,7 @@ from keras_ssn.models import SharedFunctional
 from keras_ssn.models import SharedModel
 from keras_ssn.models import SharedSequential
 from keras_ssn.plot import plot_sharing
+from keras_ssn.weight_fit import FitWeights
 from keras_ssn.report import summary
 
 __version__ = "0.1.0"

@@ -45,3 +45,38 @@ def check_distribution_scope(model):
             "its devices. Call keras_ssn.convert() inside `with strategy.scope():` "
             "(as Keras asks for models and optimizers)."
         )
+
+
+def compiled_linear_map(apply, input_size):
+    """A linear map of 1-D tensors and its transpose, each compiled with XLA.
+
+    Args:
+        apply: Function `(x, fixed) -> y`, linear in the 1-D float32 tensor
+            `x` (of `input_size` entries) for every value of `fixed` (a list
+            of tensors it also reads).
+        input_size: Length of `x`.
+
+    Returns:
+        `(forward, transpose)`: `forward(x, fixed)` is `apply(x, fixed)`,
+        and `transpose(y, fixed)` is the transpose of `apply(., fixed)`
+        applied to `y`, a tensor shaped like `apply`'s output.
+    """
+    if keras.backend.backend() == "jax":
+        import jax
+
+        def transpose(y, fixed):
+            zeros = jax.numpy.zeros((input_size,), "float32")
+            return jax.linear_transpose(lambda x: apply(x, fixed), zeros)(y)[0]
+
+        return jax.jit(apply), jax.jit(transpose)
+    import tensorflow as tf  # only on the TensorFlow backend
+
+    def transpose(y, fixed):
+        x = tf.zeros((input_size,), "float32")
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            output = apply(x, fixed)
+        return tape.gradient(output, x, output_gradients=y)
+
+    return (tf.function(apply, jit_compile=True, reduce_retracing=True),
+            tf.function(transpose, jit_compile=True, reduce_retracing=True))

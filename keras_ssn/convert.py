@@ -37,6 +37,8 @@ from keras_ssn.selection import UnsupportedLayerError  # noqa: F401 (re-exported
 from keras_ssn.selection import find_shareable
 from keras_ssn.selection import layer_filter
 from keras_ssn.sharing import share_candidate
+from keras_ssn.weight_fit import fit_to_weights
+from keras_ssn.weight_fit import resolve_init
 
 SHARE_METHODS = ("wavg", "emb", "avg")
 UPSAMPLE_METHODS = ("inter", "repeat", "mask", "wavg")
@@ -57,6 +59,7 @@ def convert(
     seed=None,
     strict=False,
     rematerialize=True,
+    init="random",
 ):
     """Returns a copy of `model` that trains under an exact parameter budget.
 
@@ -68,11 +71,15 @@ def convert(
     Biases, normalization layers and layers without a shared variant keep
     their own weights and count toward the budget.
 
-    The bank and the generation parameters are drawn anew (from `seed`),
-    so the values of `model`'s shared weights are not carried over: a
-    trained model's shared layers start from scratch, while the weights
-    that layers keep (biases, normalization layers, unshared layers) keep
-    their values. Convert the architecture, then train the copy.
+    By default (`init="random"`) the bank and the generation parameters are
+    drawn anew (from `seed`), so the values of `model`'s shared weights are
+    not carried over: a trained model's shared layers start from scratch.
+    With `init="weights"` they are fitted to `model`'s weights instead (see
+    `keras_ssn.FitWeights`): from 100% of the parameters up the converted
+    model computes what `model` computes, and below that it starts from the
+    closest weights the plan can generate. Either way the weights that
+    layers keep (biases, normalization layers, unshared layers) keep their
+    values.
 
     The input model is not modified. The copy is made the way
     `keras.models.load_model()` makes a model: the model's class rebuilds
@@ -167,6 +174,10 @@ def convert(
             pass and kept until its backward pass, on top of the bank
             (more memory, no recomputation). `docs/results.md` measures
             both.
+        init: Where the bank starts: `"random"` (drawn from `seed`),
+            `"weights"` (fitted to `model`'s current weights by least
+            squares, `keras_ssn.FitWeights()`) or a `keras_ssn.FitWeights`
+            that says how.
 
     Returns:
         A model whose trainable parameter count equals the budget: a
@@ -187,6 +198,7 @@ def convert(
     """
     check_model(model)
     _check_options(share, upsample, templates, max_templates, placement)
+    fit = resolve_init(init)
     seed = checked_seed(seed)
     original = count_trainable(model)
     target = resolve_budget(budget, original)
@@ -229,7 +241,15 @@ def convert(
             f"`rematerialize` must be True or False; received {rematerialize!r}."
         )
     plan = dataclasses.replace(plan, rematerialize=rematerialize)
-    return apply_plan(copy, candidates, plan, seed)
+    targets = {} if fit is None else {
+        path: value for c in candidates for path, value in c.weight_values().items()}
+    converted = apply_plan(copy, candidates, plan, seed)
+    if fit is not None:
+        fit_to_weights([
+            (owner, name, owner.sharing[name], targets[path])
+            for c in candidates for path, (_, owner, name) in c.weight_paths().items()
+        ], converted.bank, fit)
+    return converted
 
 
 def apply_plan(copy, candidates, plan, seed=None):

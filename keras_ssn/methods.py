@@ -41,6 +41,9 @@ class GenerationMethod:
 
     name = None
     parameter_name = None
+    # Whether the weight is linear in the learned parameters (for a fixed
+    # bank), as `keras_ssn.weight_fit` needs to fit them by least squares.
+    linear_in_parameters = False
 
     def parameter_shape(self, count):
         """Shape of a layer's learned parameters, given their count."""
@@ -102,6 +105,7 @@ class WeightedAverage(Combination):
 
     name = "wavg"
     parameter_name = "template_coefficients"
+    linear_in_parameters = True
 
 
 class EmbeddedAverage(Combination):
@@ -212,6 +216,7 @@ class Mask(Upsampling):
 
     name = "mask"
     parameter_name = "upsample_mask"
+    linear_in_parameters = True
 
     def parameter_count(self, weight_size, slice_size):
         return math.ceil(weight_size / slice_size)
@@ -236,6 +241,7 @@ class HalfMix(Upsampling):
 
     name = "wavg"
     parameter_name = "upsample_coefficients"
+    linear_in_parameters = True
 
     def parameter_count(self, weight_size, slice_size):
         return 2 * upsample_chunks(weight_size, slice_size)

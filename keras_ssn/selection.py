@@ -78,6 +78,17 @@ class Candidate:
     def size(self):
         return sum(w.size for w in self.shared_weights())
 
+    def weight_values(self):
+        """Dict mapping each shared weight's path to its value (float32 NumPy)."""
+        values = {}
+        for part, owner, owner_class in self.parts:
+            prefix = "/".join(p for p in (self.path, part) if p)
+            for name in owner_class.shared_weights:
+                variable = owned_variable(owner, name, owner_class.attribute_of(name))
+                values[f"{prefix}/{name}"] = keras.ops.convert_to_numpy(
+                    variable).astype("float32")
+        return values
+
 
 def find_shareable(model, strict, exclusion=None):
     """Splits a model's layers with trainable weights into shareable and not.

@@ -1,0 +1,242 @@
+"""Fits a converted model's bank to the weights its model learned.
+
+`convert(model, budget, init="weights")` starts the converted model from
+what `model` learned: the bank and the learned generation parameters are
+chosen so that the generated weights reproduce `model`'s weights as closely
+as the plan allows. Every generation method is linear in the bank for fixed
+generation parameters, and the template coefficients (`share="wavg"`), the
+upsampling masks (`upsample="mask"`) and the half mixes (`upsample="wavg"`)
+are linear in those parameters for a fixed bank, so the fit alternates two
+linear least-squares problems, each solved without forming a matrix by
+conjugate gradients on the normal equations (CGLS), with the generation
+itself and its transpose as the operator:
+
+    minimize  sum_i ||generated_i - W_i||^2 / ||W_i||^2
+
+over the bank, then over those parameters, and so on for `rounds` rounds.
+Each weight's error counts relative to its own size, so a small layer is
+fitted as closely as a large one.
+
+Where the bank can hold every weight (budgets of 100% and up), the system
+has exact solutions and CGLS, started from the randomly drawn bank, reaches
+the one closest to it: the generated weights equal `model`'s, and the extra
+capacity of a larger budget keeps its random start. Below that, the fit
+gives the least-squares bank for the coefficients it ends with.
+"""
+
+import math
+import time
+
+import numpy as np
+from keras import ops
+
+from keras_ssn import generation
+from keras_ssn.backends import compiled_linear_map
+
+INITS = ("random", "weights")
+
+
+class FitWeights:
+    """How `convert(..., init=FitWeights(...))` fits the bank to the weights.
+
+    `init="weights"` is `FitWeights()`.
+
+    Args:
+        rounds: Alternations of a bank fit and a fit of the generation
+            parameters that are linear in their weight (template
+            coefficients, upsampling masks and half mixes).
+        iterations: Most CGLS iterations of one fit.
+        tolerance: A fit stops once the relative residual
+            `||generated - W|| / ||W||` (each weight scaled by its norm)
+            falls to this.
+        verbose: Print one line per fit (its residual and time).
+
+    Raises:
+        ValueError: A count is below 1 or the tolerance is negative.
+    """
+
+    def __init__(self, rounds=3, iterations=100, tolerance=1e-6, verbose=False):
+        for name, value in (("rounds", rounds), ("iterations", iterations)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer; received {value!r}.")
+        if not tolerance >= 0:
+            raise ValueError(f"`tolerance` must be at least 0; received {tolerance!r}.")
+        self.rounds = rounds
+        self.iterations = iterations
+        self.tolerance = float(tolerance)
+        self.verbose = bool(verbose)
+
+    def __repr__(self):
+        return (f"FitWeights(rounds={self.rounds}, iterations={self.iterations}, "
+                f"tolerance={self.tolerance}, verbose={self.verbose})")
+
+
+def resolve_init(init):
+    """The `FitWeights` that `init` asks for, or `None` for a random start.
+
+    Raises:
+        ValueError: `init` is neither `"random"`, `"weights"` nor a
+            `FitWeights`.
+    """
+    if isinstance(init, FitWeights):
+        return init
+    if isinstance(init, str) and init in INITS:
+        return None if init == "random" else FitWeights()
+    raise ValueError(
+        f"`init` must be one of {INITS} or a keras_ssn.FitWeights; received {init!r}."
+    )
+
+
+def fit_to_weights(terms, bank, fit):
+    """Sets `bank` and the generation parameters so the weights match `terms`.
+
+    Args:
+        terms: List of `(layer, name, spec, target)`: a shared layer, the
+            name of one of its shared weights, its `WeightSpec` and the
+            value (a NumPy array of the spec's shape) to reproduce.
+        bank: The `WeightBank` the layers read.
+        fit: A `FitWeights`.
+
+    Returns:
+        The relative error of the generated weights after the last fit
+        (each weight scaled by its norm; 0 is exact).
+    """
+    problem = _Problem(terms, bank)
+    error = problem.error()
+    steps = [("bank", problem.fit_bank)]
+    if problem.fitted:
+        steps.append(("coefficients", problem.fit_parameters))
+    for round_index in range(fit.rounds):
+        for what, step in steps:
+            if error <= fit.tolerance:
+                return error
+            started = time.perf_counter()
+            step(fit)
+            error = problem.error()
+            if fit.verbose:
+                print(f"fit round {round_index + 1}/{fit.rounds}, {what}: relative "
+                      f"error {error:.3g} ({time.perf_counter() - started:.1f} s)")
+    return error
+
+
+class _Problem:
+    """The generated weights as linear maps of the bank and of the parameters.
+
+    The weights are laid end to end, each divided by its norm. The bank map
+    takes the bank to every weight (the generation parameters fixed); the
+    parameter map takes the fitted parameters, laid end to end, to the
+    weights they generate (the bank fixed).
+    """
+
+    def __init__(self, terms, bank):
+        self.terms = terms
+        self.bank = bank
+        maps = None if bank.coefficient_maps is None else bank.coefficient_maps.value
+        self.parameters = [layer.generation_parameters(name, maps)
+                           for layer, name, _, _ in terms]
+        self.norms = [max(float(np.linalg.norm(target.astype("float64"))), 1e-30)
+                      for _, _, _, target in terms]
+        self.target = ops.concatenate([
+            ops.reshape(ops.convert_to_tensor(target, "float32"), (-1,)) / norm
+            for (_, _, _, target), norm in zip(terms, self.norms)
+        ])
+        sizes = [target.size for _, _, _, target in terms]
+        self.starts = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
+        # The terms whose parameters are fitted too: one learned variable
+        # that the weight is linear in.
+        self.fitted = [
+            index for index, (layer, name, spec, _) in enumerate(terms)
+            if spec.generation_method is not None
+            and spec.generation_method.linear_in_parameters
+            and spec.coefficient_map is None
+            and layer.coefficients.get(name) is not None
+        ]
+        self.variables = [terms[i][0].coefficients[terms[i][1]] for i in self.fitted]
+        self.bank_map = compiled_linear_map(self._generate_from_bank, bank.size)
+        if self.fitted:
+            self.parameter_map = compiled_linear_map(
+                self._generate_from_parameters,
+                sum(math.prod(v.shape) for v in self.variables))
+
+    def error(self):
+        forward, _ = self.bank_map
+        residual = self.target - forward(self.bank.vector(), self.parameters)
+        return _norm(residual) / _norm(self.target)
+
+    def fit_bank(self, fit):
+        forward, transpose = self.bank_map
+        vector = _least_squares(
+            lambda x: forward(x, self.parameters),
+            lambda y: transpose(y, self.parameters),
+            self.target, self.bank.vector(), fit)
+        start = 0
+        for piece in self.bank.pieces:
+            size = piece.shape[0]
+            piece.assign(vector[start : start + size])
+            start += size
+
+    def fit_parameters(self, fit):
+        forward, transpose = self.parameter_map
+        bank = [self.bank.vector()]
+        target = ops.concatenate([
+            self.target[self.starts[i] : self.starts[i + 1]] for i in self.fitted])
+        start = ops.concatenate([ops.reshape(v.value, (-1,)) for v in self.variables])
+        vector = _least_squares(
+            lambda x: forward(x, bank), lambda y: transpose(y, bank), target, start, fit)
+        begin = 0
+        for index, variable in zip(self.fitted, self.variables):
+            size = math.prod(variable.shape)
+            variable.assign(ops.reshape(vector[begin : begin + size], variable.shape))
+            begin += size
+            layer, name, _, _ = self.terms[index]
+            self.parameters[index] = layer.generation_parameters(name, None)
+
+    def _generate_from_bank(self, bank, parameters):
+        return ops.concatenate([
+            ops.reshape(generation.generate_weight(bank, spec, p), (-1,)) / norm
+            for (_, _, spec, _), p, norm in zip(self.terms, parameters, self.norms)
+        ])
+
+    def _generate_from_parameters(self, parameters, fixed):
+        (bank,) = fixed
+        weights, begin = [], 0
+        for index, variable in zip(self.fitted, self.variables):
+            size = math.prod(variable.shape)
+            p = ops.reshape(parameters[begin : begin + size], variable.shape)
+            begin += size
+            spec = self.terms[index][2]
+            weight = generation.generate_weight(bank, spec, p)
+            weights.append(ops.reshape(weight, (-1,)) / self.norms[index])
+        return ops.concatenate(weights)
+
+
+def _least_squares(forward, transpose, target, start, fit):
+    """CGLS: `x` minimizing `||forward(x) - target||`, from `start`.
+
+    Of the minimizers, CGLS reaches the one closest to `start`.
+    """
+    x = start
+    residual = target - forward(x)
+    target_norm = max(_norm(target), 1e-30)
+    gradient = transpose(residual)
+    direction = gradient
+    gamma = _dot(gradient, gradient)
+    for _ in range(fit.iterations):
+        if _norm(residual) <= fit.tolerance * target_norm or gamma == 0.0:
+            break
+        image = forward(direction)
+        step = gamma / max(_dot(image, image), 1e-300)
+        x = x + step * direction
+        residual = residual - step * image
+        gradient = transpose(residual)
+        previous, gamma = gamma, _dot(gradient, gradient)
+        direction = gradient + (gamma / previous) * direction
+    return x
+
+
+def _dot(a, b):
+    return float(ops.convert_to_numpy(ops.sum(a * b)))
+
+
+def _norm(a):
+    return _dot(a, a) ** 0.5

@@ -1,0 +1,158 @@
+"""`convert(init="weights")`: the bank fitted to what a model learned."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_ssn
+from conftest import MODELS
+from conftest import sample_input
+from test_layer_families import attention_model
+from test_layer_families import conv_family_model
+from test_layer_families import recurrent_model
+
+
+def numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def relative_difference(model, other, x):
+    expected = numpy(model(x, training=False))
+    return np.abs(numpy(other(x, training=False)) - expected).max() / np.abs(expected).max()
+
+
+FAMILIES = {
+    "dense": MODELS["mlp"],
+    "convolution": MODELS["residual_cnn"],
+    "embedding_conv1d_einsum": MODELS["sequence"],
+    "conv2d_depthwise_transposed_separable": lambda: conv_family_model(2),
+    "recurrent": recurrent_model,
+    "attention": attention_model,
+}
+
+
+@pytest.mark.parametrize("budget", [1.0, 4.0])
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_from_100_percent_up_the_converted_model_computes_what_the_model_computes(
+        family, budget):
+    keras.utils.set_random_seed(0)
+    model = FAMILIES[family]()
+    x = sample_input(model)
+
+    small = keras_ssn.convert(model, budget, seed=0, init="weights")
+
+    assert keras_ssn.count_trainable(small) == round(budget * keras_ssn.count_trainable(model))
+    assert relative_difference(model, small, x) <= 1e-5
+    assert relative_difference(model, keras_ssn.convert(model, budget, seed=0), x) > 0.1
+
+
+@pytest.mark.parametrize("options", [
+    dict(share="wavg", upsample="repeat"), dict(share="emb", upsample="mask"),
+    dict(share="avg", upsample="inter"), dict(share="wavg", upsample="wavg"),
+    dict(templates="fit", placement="sliding"), dict(groups="single", placement="rows"),
+])
+def test_every_generation_method_and_placement_is_fitted_exactly_at_twice_the_size(options):
+    keras.utils.set_random_seed(0)
+    model = MODELS["mlp"]()
+    x = sample_input(model)
+    small = keras_ssn.convert(model, 2.0, seed=0, init="weights", **options)
+    assert relative_difference(model, small, x) <= 1e-5
+
+
+def weights_error(model, small):
+    """Relative error of the generated kernels against the model's, in total."""
+    plain = keras_ssn.materialize(small)
+    kernels = [(a, b) for a, b in zip(model.weights, plain.weights) if len(a.shape) == 2]
+    return sum(np.linalg.norm(numpy(a) - numpy(b)) / np.linalg.norm(numpy(a))
+               for a, b in kernels) / len(kernels)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(upsample="inter"), dict(upsample="mask")])
+def test_below_100_percent_the_fit_is_the_closest_the_plan_allows(options):
+    # Kernels of rank 4: far more structure than the bank needs to hold.
+    keras.utils.set_random_seed(0)
+    model = MODELS["mlp"]()
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        rows, cols = layer.kernel.shape
+        layer.kernel.assign(rng.normal(size=(rows, 4)) @ rng.normal(size=(4, cols)) / rows)
+
+    fitted = keras_ssn.convert(model, 0.5, seed=0, init="weights", **options)
+    drawn = keras_ssn.convert(model, 0.5, seed=0, **options)
+    more_rounds = keras_ssn.convert(
+        model, 0.5, seed=0, init=keras_ssn.FitWeights(rounds=6), **options)
+
+    # Least squares from the drawn bank is never worse than a zero bank
+    # (error 1); a drawn bank is about sqrt(2) away.
+    assert weights_error(model, fitted) < 1.0 < weights_error(model, drawn)
+    assert weights_error(model, more_rounds) <= weights_error(model, fitted) + 1e-6
+
+
+def test_a_trained_model_keeps_most_of_its_accuracy_at_half_the_parameters():
+    from sklearn.datasets import load_digits
+
+    keras.utils.set_random_seed(0)
+    x, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(x))
+    x, y = (x[order] / 16).astype("float32"), y[order]
+    model = MODELS["mlp"]()
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile("adam", loss, metrics=["accuracy"])
+    model.fit(x[:1400], y[:1400], epochs=30, batch_size=64, verbose=0)
+
+    def accuracy(m):
+        m.compile("adam", loss, metrics=["accuracy"])
+        return m.evaluate(x[1400:], y[1400:], verbose=0)[1]
+
+    assert accuracy(model) >= 0.95
+    assert accuracy(keras_ssn.convert(model, 0.5, seed=0, init="weights")) >= 0.8
+    assert accuracy(keras_ssn.convert(model, 0.5, seed=0)) <= 0.3
+
+
+def test_a_fitted_model_saves_loads_trains_and_materializes(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = MODELS["residual_cnn"]()
+    x = sample_input(model)
+    small = keras_ssn.convert(model, 4.0, seed=0, init="weights")
+    small.save(tmp_path / "fitted.keras")
+    loaded = keras.models.load_model(tmp_path / "fitted.keras")
+    np.testing.assert_array_equal(numpy(loaded(x)), numpy(small(x)))
+    assert relative_difference(model, keras_ssn.materialize(small), x) <= 1e-5
+    small.compile("adam", "mse", jit_compile=True)
+    small.fit(x, numpy(model(x)), epochs=1, verbose=0)
+
+
+def test_the_input_model_is_left_as_it_was():
+    model = MODELS["mlp"]()
+    before = [numpy(v) for v in model.weights]
+    keras_ssn.convert(model, 0.5, seed=0, init="weights")
+    for value, variable in zip(before, model.weights):
+        np.testing.assert_array_equal(value, numpy(variable))
+
+
+def test_verbose_prints_one_line_per_fit(capsys):
+    keras_ssn.convert(MODELS["mlp"](), 0.5, seed=0,
+                      init=keras_ssn.FitWeights(rounds=2, verbose=True))
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "fit round 1/2, bank", "fit round 1/2, coefficients",
+        "fit round 2/2, bank", "fit round 2/2, coefficients"]
+
+
+@pytest.mark.parametrize("init, message", [
+    ("pretrained", r"`init` must be one of \('random', 'weights'\) or a keras_ssn.FitWeights"),
+    (None, r"`init` must be one of"),
+])
+def test_an_unknown_init_is_refused(init, message):
+    with pytest.raises(ValueError, match=message):
+        keras_ssn.convert(MODELS["mlp"](), 0.5, init=init)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(rounds=0), "`rounds` must be a positive integer; received 0"),
+    (dict(iterations=2.5), "`iterations` must be a positive integer; received 2.5"),
+    (dict(tolerance=-1.0), "`tolerance` must be at least 0; received -1.0"),
+])
+def test_fit_options_are_checked(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        keras_ssn.FitWeights(**arguments)
