@@ -77,15 +77,38 @@ def test_below_100_percent_the_fit_is_the_closest_the_plan_allows(options):
         rows, cols = layer.kernel.shape
         layer.kernel.assign(rng.normal(size=(rows, 4)) @ rng.normal(size=(4, cols)) / rows)
 
-    fitted = keras_ssn.convert(model, 0.5, seed=0, init="weights", **options)
+    fitted = keras_ssn.convert(
+        model, 0.5, seed=0, init=keras_ssn.FitWeights(keep_norms=False), **options)
     drawn = keras_ssn.convert(model, 0.5, seed=0, **options)
     more_rounds = keras_ssn.convert(
-        model, 0.5, seed=0, init=keras_ssn.FitWeights(rounds=6), **options)
+        model, 0.5, seed=0, init=keras_ssn.FitWeights(rounds=6, keep_norms=False), **options)
 
     # Least squares from the drawn bank is never worse than a zero bank
     # (error 1); a drawn bank is about sqrt(2) away.
     assert weights_error(model, fitted) < 1.0 < weights_error(model, drawn)
     assert weights_error(model, more_rounds) <= weights_error(model, fitted) + 1e-6
+
+
+def kernel_norms(model):
+    return np.array([np.linalg.norm(numpy(w)) for w in model.weights if len(w.shape) >= 2])
+
+
+@pytest.mark.parametrize("options", [dict(), dict(share="avg"), dict(groups="type")])
+def test_kept_norms_give_each_group_the_norm_of_the_weights_it_replaces(options):
+    keras.utils.set_random_seed(0)
+    model = MODELS["residual_cnn"]()
+    small = keras_ssn.convert(model, 0.1, seed=0, init="weights", **options)
+    shrunk = keras_ssn.convert(
+        model, 0.1, seed=0, init=keras_ssn.FitWeights(keep_norms=False), **options)
+    groups = {}
+    for path, spec in small.sharing_plan.weights.items():
+        groups.setdefault(spec.group, []).append(path)
+    want, have, least = (kernel_norms(m) for m in (
+        model, keras_ssn.materialize(small), keras_ssn.materialize(shrunk)))
+    # Every kernel of the model is shared here; in weight order.
+    assert len(want) == len(small.sharing_plan.weights)
+    np.testing.assert_allclose(np.sum(have**2), np.sum(want**2), rtol=1e-4)
+    assert np.sum(least**2) < 0.5 * np.sum(want**2)
 
 
 def test_a_trained_model_keeps_most_of_its_accuracy_at_half_the_parameters():
@@ -136,7 +159,7 @@ def test_verbose_prints_one_line_per_fit(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == [
         "fit round 1/2, bank", "fit round 1/2, coefficients",
-        "fit round 2/2, bank", "fit round 2/2, coefficients"]
+        "fit round 2/2, bank", "fit round 2/2, coefficients", "fit norms kept"]
 
 
 @pytest.mark.parametrize("init, message", [
