@@ -27,6 +27,7 @@ gives the least-squares bank for the coefficients it ends with.
 import math
 import time
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -63,7 +64,7 @@ class FitWeights:
         ValueError: A count is below 1 or the tolerance is negative.
     """
 
-    def __init__(self, rounds=3, iterations=100, tolerance=1e-6, keep_norms=True,
+    def __init__(self, rounds=3, iterations=25, tolerance=1e-6, keep_norms=True,
                  verbose=False):
         for name, value in (("rounds", rounds), ("iterations", iterations)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -171,6 +172,9 @@ class _Problem:
             and layer.coefficients.get(name) is not None
         ]
         self.variables = [terms[i][0].coefficients[terms[i][1]] for i in self.fitted]
+        # Whether each weight entry is one bank entry times a factor: then
+        # the sign probes of `_column_scale` give `A^T A`'s diagonal exactly.
+        self.single_reads = all(_reads_one_entry(spec) for _, _, spec, _ in terms)
         self.bank_map = compiled_linear_map(self._generate_from_bank, bank.size)
         if self.fitted:
             self.parameter_map = compiled_linear_map(
@@ -228,7 +232,7 @@ class _Problem:
         vector = _least_squares(
             lambda x: forward(x, self.parameters),
             lambda y: transpose(y, self.parameters),
-            self.target, self.bank.vector(), fit)
+            self.target, self.bank.vector(), fit, scaled=self.single_reads)
         self._assign_bank(vector)
 
     def fit_parameters(self, fit):
@@ -248,8 +252,14 @@ class _Problem:
             self.parameters[index] = layer.generation_parameters(name, None)
 
     def _generate_from_bank(self, bank, parameters):
+        # Read through the bank's own pieces (cut where the layers' reads
+        # cut it): the transpose of a read then reaches its pieces alone,
+        # not a bank-sized buffer per read.
+        sizes = [piece.shape[0] for piece in self.bank.pieces]
+        pieces = ops.split(bank, [sum(sizes[: i + 1]) for i in range(len(sizes) - 1)])
+        entries = generation.SlicePieces(pieces)
         return ops.concatenate([
-            ops.reshape(generation.generate_weight(bank, spec, p), (-1,)) / norm
+            ops.reshape(generation.generate_weight(entries, spec, p), (-1,)) / norm
             for (_, _, spec, _), p, norm in zip(self.terms, parameters, self.norms)
         ])
 
@@ -266,28 +276,61 @@ class _Problem:
         return ops.concatenate(weights)
 
 
-def _least_squares(forward, transpose, target, start, fit):
+def _least_squares(forward, transpose, target, start, fit, scaled=False):
     """CGLS: `x` minimizing `||forward(x) - target||`, from `start`.
 
-    Of the minimizers, CGLS reaches the one closest to `start`.
+    Of the minimizers, CGLS reaches the one closest to `start`. With
+    `scaled` (for maps where each output is one unknown times a factor),
+    the unknowns are first scaled by the inverse square root of the diagonal
+    of `A^T A`, which sign probes give exactly for such maps: the fit then
+    takes one iteration where the bank holds every weight whole.
     """
-    x = start
-    residual = target - forward(x)
+    scale = _column_scale(forward, transpose, start) if scaled else None
+    if scale is not None:
+        def apply(u):
+            return forward(u * scale)
+
+        def transposed(y):
+            return transpose(y) * scale
+    else:
+        apply, transposed = forward, transpose
+    residual = target - forward(start)
     target_norm = max(_norm(target), 1e-30)
-    gradient = transpose(residual)
+    step_sum = ops.zeros_like(start)
+    gradient = transposed(residual)
     direction = gradient
     gamma = _dot(gradient, gradient)
     for _ in range(fit.iterations):
         if _norm(residual) <= fit.tolerance * target_norm or gamma == 0.0:
             break
-        image = forward(direction)
+        image = apply(direction)
         step = gamma / max(_dot(image, image), 1e-300)
-        x = x + step * direction
+        step_sum = step_sum + step * direction
         residual = residual - step * image
-        gradient = transpose(residual)
+        gradient = transposed(residual)
         previous, gamma = gamma, _dot(gradient, gradient)
         direction = gradient + (gamma / previous) * direction
-    return x
+    return start + (step_sum if scale is None else step_sum * scale)
+
+
+def _reads_one_entry(spec):
+    if spec.mode == generation.HASHED:
+        return True
+    if spec.mode == generation.COMBINE:
+        return spec.templates == 1
+    return spec.mode == generation.UPSAMPLE and spec.upsample in ("repeat", "mask")
+
+
+def _column_scale(forward, transpose, like, probes=4, seed=0):
+    """`1 / sqrt(diag(A^T A))`, the diagonal estimated with sign probes."""
+    generator = keras.random.SeedGenerator(seed)
+    diagonal = ops.zeros_like(like)
+    for _ in range(probes):
+        signs = ops.sign(keras.random.uniform(ops.shape(like), -1.0, 1.0, seed=generator))
+        diagonal = diagonal + signs * transpose(forward(signs))
+    diagonal = ops.abs(diagonal) / probes
+    floor = 1e-3 * ops.mean(diagonal)
+    return 1.0 / ops.sqrt(ops.maximum(diagonal, floor))
 
 
 def _dot(a, b):
