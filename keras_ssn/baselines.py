@@ -1,4 +1,4 @@
-"""Baselines that the paper compares SSNs against, at the same budget."""
+"""Baselines that SSNs are compared against, at the same budget: HashedNets, low rank."""
 
 import numpy as np
 
@@ -10,6 +10,7 @@ from keras_ssn.convert import checked_seed
 from keras_ssn.convert import check_model
 from keras_ssn.copying import copy_model
 from keras_ssn.layer_paths import count_trainable
+from keras_ssn.low_rank import plan_low_rank
 from keras_ssn.selection import find_shareable
 from keras_ssn.selection import layer_filter
 from keras_ssn.single_group_plans import plan_hashed
@@ -60,3 +61,50 @@ def hashed(model, budget, *, seed=0, exclude=None, min_size=0):
     except BudgetError as error:
         raise error.restated(budget, original) from None
     return apply_plan(copy, candidates, plan, seed)
+
+
+def low_rank(model, budget, *, exclude=None, min_size=0):
+    """Returns a copy of `model` whose shared weights are truncated SVDs of its own.
+
+    The low-rank baseline for starting from a trained model (see
+    `keras_ssn.low_rank`): every shareable weight (dense, einsum, embedding,
+    convolution and recurrent kernels, attention projections) is replaced by
+    two factors fitted to its current value by SVD, with ranks chosen by
+    water-filling so that the trainable count is exactly `budget`. Like
+    `convert()`, the result trains, saves, loads and materializes, and the
+    weights that layers keep keep their values.
+
+    Args:
+        model: A built model, as for `convert()`.
+        budget: `int` exact trainable count, or `float` fraction of the
+            model's trainable count.
+        exclude: Layers to keep unshared, as in `convert()`.
+        min_size: Smallest weight to factor, as in `convert()`.
+
+    Returns:
+        A model like `convert()` returns.
+
+    Raises:
+        BudgetError: The budget cannot give every weight rank 1, or exceeds
+            every weight at full rank (`.smallest`, `.largest`).
+    """
+    check_model(model)
+    original = count_trainable(model)
+    target = resolve_budget(budget, original)
+    copy = copy_model(model)
+    candidates, unshared = find_shareable(copy, False, layer_filter(exclude, min_size, copy))
+    if not candidates:
+        raise ValueError(f"Model '{model.name}' has no layer whose weight can be shared.")
+    weights = [w for c in candidates for w in c.shared_weights()]
+    values = {path: value for c in candidates for path, value in c.weight_values().items()}
+    try:
+        plan, vector = plan_low_rank(
+            weights, values, original - sum(w.size for w in weights), target, unshared)
+    except BudgetError as error:
+        raise error.restated(budget, original) from None
+    converted = apply_plan(copy, candidates, plan, seed=0)
+    start = 0
+    for piece in converted.bank.pieces:
+        piece.assign(vector[start : start + piece.shape[0]])
+        start += piece.shape[0]
+    return converted

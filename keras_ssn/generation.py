@@ -23,6 +23,7 @@ COMBINE = "combine"  # mixes `templates` full-size templates
 UPSAMPLE = "upsample"  # enlarges entries of a slice smaller than the weight
 WARP = "warp"  # resizes reduced templates read from the whole bank, then mixes
 HASHED = "hashed"  # the HashedNets baseline: each entry a signed random bank entry
+LOW_RANK = "low rank"  # the low-rank baseline: a product of two factors read whole
 
 
 def read_window(bank, start, size, offset, length):
@@ -183,6 +184,8 @@ def read(group_slice, spec):
     if spec.mode == HASHED:
         index, sign = hashed_read([spec])
         return ops.take(group_slice.entries(0, spec.size), index, axis=0) * sign
+    if spec.mode == LOW_RANK:
+        return group_slice.entries(0, spec.size)
     if spec.mode == WARP:
         size = math.prod(spec.template_shape)
         reads = [((spec.offset + k * spec.template_stride) % spec.size, size)
@@ -213,6 +216,8 @@ def shape_weight(window, spec, parameters=None):
         matrix = spec.upsampling.upsample(window, spec, parameters) * spec.scale
     elif spec.mode == HASHED:
         matrix = window * spec.scale
+    elif spec.mode == LOW_RANK:
+        matrix = low_rank_product(window, spec) * spec.scale
     else:
         matrix = spec.combination.combine(_templates(window, spec), parameters, spec.scale)
     return ops.reshape(matrix, spec.shape)
@@ -234,6 +239,24 @@ def _templates(window, spec):
             ]
         )
     return ops.reshape(window, (spec.templates, spec.weight_size))
+
+
+def low_rank_product(window, spec):
+    """`U @ V` plus the correction entries of a low-rank spec, flat.
+
+    The window holds `U` `(rows, rank)`, then `V` `(rank, cols)`, then
+    `extra` entries added to the product's first `extra` entries (see
+    `WeightSpec.factors`).
+    """
+    rows, cols = spec.matrix_shape
+    rank, extra = spec.factors
+    u = ops.reshape(window[: rows * rank], (rows, rank))
+    v = ops.reshape(window[rows * rank : rank * (rows + cols)], (rank, cols))
+    product = ops.reshape(ops.matmul(u, v), (-1,))
+    if not extra:
+        return product
+    correction = ops.pad(window[rank * (rows + cols) :], [(0, rows * cols - extra)])
+    return product + correction
 
 
 def generate_weight(bank, spec, parameters=None, bank_start=0):

@@ -202,6 +202,8 @@ def _method(spec):
         return spec.upsample
     if spec.mode == "hashed":
         return "random hash"
+    if spec.mode == "low rank":
+        return f"rank {spec.factors[0]}"
     if spec.templates == 1 and spec.share != "softmax":
         return "direct"
     return spec.share

@@ -1,0 +1,117 @@
+"""Starting from a trained model: `convert(init="weights")`, fine-tuning, distillation.
+
+For each classification task (see `benchmarks.tasks`) and seed, trains the
+plain model for the task's schedule (the teacher), then at each budget:
+
+- `fitted`: the metric right after `convert(model, budget, init="weights")`,
+  before any training (and `fitted_shrunk`: the same with
+  `FitWeights(keep_norms=False)`);
+- `finetune`: the fitted model fine-tuned with labels for a quarter of the
+  schedule;
+- `distil`: the fitted model trained for a quarter of the schedule with
+  Keras's `keras.distillation.Distiller` (teacher = the trained model,
+  `LogitsDistillation(temperature=3)`, `student_loss_weight=0.5`);
+- `random_distil`: a converted model with a drawn bank (`init="random"`)
+  distilled for the same quarter schedule.
+
+Budgets of 100% and up are growth: `finetune` there is the grown model
+fine-tuned for a quarter schedule, against `plain_more`, the plain model
+trained for the same extra quarter (same optimizer, fresh state). The
+fit's seconds are recorded too.
+
+    python -m benchmarks.pretrained [--tasks mnist1d_cnn digits_wrn]
+        [--budgets 0.5 0.1 0.01 4] [--seeds 0] [--out pretrained.json]
+"""
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+
+import keras_ssn  # noqa: E402
+from benchmarks.tasks import TASKS  # noqa: E402
+
+BUDGETS = (0.5, 0.1, 0.01, 4.0)
+LEARNING_RATE = 3e-3
+LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def accuracy(model, data):
+    """Test accuracy of `model`, compiled here for evaluation only."""
+    (_, _), (x_test, y_test) = data
+    model.compile(loss=LOSS, metrics=["accuracy"])
+    return float(model.evaluate(x_test, y_test, batch_size=256, verbose=0)[1])
+
+
+def distil(teacher, student, data, epochs, seed):
+    """Trains `student` with Keras's Distiller; returns its test accuracy."""
+    (x_train, y_train), _ = data
+    keras.utils.set_random_seed(seed)
+    distiller = keras.distillation.Distiller(
+        teacher=teacher, student=student,
+        distillation_losses=keras.distillation.LogitsDistillation(temperature=3.0),
+        student_loss_weight=0.5)
+    distiller.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=LOSS,
+                      jit_compile=True)
+    distiller.fit(x_train, y_train, batch_size=64, epochs=epochs, verbose=0)
+    teacher.trainable = True  # the Distiller froze it
+    return accuracy(student, data)
+
+
+def run_budget(task, data, teacher, budget, seed, quarter):
+    record = {"budget": budget}
+    started = time.perf_counter()
+    fitted = keras_ssn.convert(teacher, budget, seed=seed, init="weights")
+    record["fit_seconds"] = time.perf_counter() - started
+    record["fitted"] = accuracy(fitted, data)
+    record["fitted_shrunk"] = accuracy(keras_ssn.convert(
+        teacher, budget, seed=seed, init=keras_ssn.FitWeights(keep_norms=False)), data)
+    tuned = keras_ssn.convert(teacher, budget, seed=seed, init="weights")
+    record["finetune"] = task.train(tuned, data, quarter, seed)
+    if budget < 1:
+        record["distil"] = distil(teacher, fitted, data, quarter, seed)
+        drawn = keras_ssn.convert(teacher, budget, seed=seed)
+        record["random_distil"] = distil(teacher, drawn, data, quarter, seed)
+    return record
+
+
+def run_task(name, budgets, seed):
+    task = TASKS[name]
+    data = task.load()
+    quarter = max(1, task.epochs // 4)
+    teacher = task.build(1.0)
+    plain = task.train(teacher, data, task.epochs, seed)
+    more = keras.models.clone_model(teacher)
+    more.set_weights(teacher.get_weights())
+    result = {"task": name, "seed": seed, "epochs": task.epochs, "quarter": quarter,
+              "plain": plain, "plain_more": task.train(more, data, quarter, seed),
+              "budgets": []}
+    for budget in budgets:
+        result["budgets"].append(run_budget(task, data, teacher, budget, seed, quarter))
+        print(json.dumps({"task": name, "seed": seed, **result["budgets"][-1]}), flush=True)
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=["mnist1d_cnn", "digits_wrn"])
+    parser.add_argument("--budgets", nargs="+", type=float, default=list(BUDGETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--out", default="benchmarks/results/pretrained.json")
+    args = parser.parse_args()
+    results = []
+    for name in args.tasks:
+        if TASKS[name].metric != "test accuracy":
+            raise SystemExit(f"{name}: only classification tasks are run here.")
+        for seed in args.seeds:
+            results.append(run_task(name, args.budgets, seed))
+            with open(args.out, "w") as f:
+                json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
