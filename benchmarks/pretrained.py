@@ -12,7 +12,13 @@ plain model for the task's schedule (the teacher), then at each budget:
   Keras's `keras.distillation.Distiller` (teacher = the trained model,
   `LogitsDistillation(temperature=3)`, `student_loss_weight=0.5`);
 - `random_distil`: a converted model with a drawn bank (`init="random"`)
-  distilled for the same quarter schedule.
+  distilled for the same quarter schedule;
+- `low_rank`, `low_rank_distil`: `keras_ssn.baselines.low_rank(model,
+  budget)` (truncated SVDs of the trained weights at the same count),
+  fine-tuned with labels or distilled for the same quarter schedule;
+- `width_distil`: the same architecture with its width scaled to the
+  budget (as `benchmarks.accuracy`'s `width`), distilled from the teacher
+  for the whole schedule.
 
 Budgets of 100% and up are growth: `finetune` there is the grown model
 fine-tuned for a quarter schedule, against `plain_more`, the plain model
@@ -20,7 +26,7 @@ trained for the same extra quarter (same optimizer, fresh state). The
 fit's seconds are recorded too.
 
     python -m benchmarks.pretrained [--tasks mnist1d_cnn digits_wrn]
-        [--budgets 0.5 0.1 0.01 4] [--seeds 0] [--out pretrained.json]
+        [--budgets 0.5 0.1 0.01 4] [--seeds 0] [--quick] [--out pretrained.json]
 """
 
 import argparse
@@ -33,6 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 
 import keras_ssn  # noqa: E402
+from benchmarks.accuracy import matched_scale  # noqa: E402
 from benchmarks.tasks import TASKS  # noqa: E402
 
 BUDGETS = (0.5, 0.1, 0.01, 4.0)
@@ -62,7 +69,7 @@ def distil(teacher, student, data, epochs, seed):
     return accuracy(student, data)
 
 
-def run_budget(task, data, teacher, budget, seed, quarter):
+def run_budget(task, data, teacher, budget, seed, epochs, quarter):
     record = {"budget": budget}
     started = time.perf_counter()
     fitted = keras_ssn.convert(teacher, budget, seed=seed, init="weights")
@@ -76,22 +83,34 @@ def run_budget(task, data, teacher, budget, seed, quarter):
         record["distil"] = distil(teacher, fitted, data, quarter, seed)
         drawn = keras_ssn.convert(teacher, budget, seed=seed)
         record["random_distil"] = distil(teacher, drawn, data, quarter, seed)
+        record["low_rank"] = task.train(
+            keras_ssn.baselines.low_rank(teacher, budget), data, quarter, seed)
+        record["low_rank_distil"] = distil(
+            teacher, keras_ssn.baselines.low_rank(teacher, budget), data, quarter, seed)
+        target = round(budget * keras_ssn.count_trainable(teacher))
+        keras.utils.set_random_seed(seed)
+        narrow = task.build(matched_scale(task, "width", target))
+        record["width_params"] = keras_ssn.count_trainable(narrow)
+        record["width_distil"] = distil(teacher, narrow, data, epochs, seed)
     return record
 
 
-def run_task(name, budgets, seed):
+def run_task(name, budgets, seed, quick=False):
     task = TASKS[name]
     data = task.load()
-    quarter = max(1, task.epochs // 4)
+    epochs = task.quick_epochs if quick else task.epochs
+    quarter = max(1, epochs // 4)
+    keras.utils.set_random_seed(seed)
     teacher = task.build(1.0)
-    plain = task.train(teacher, data, task.epochs, seed)
+    plain = task.train(teacher, data, epochs, seed)
     more = keras.models.clone_model(teacher)
     more.set_weights(teacher.get_weights())
-    result = {"task": name, "seed": seed, "epochs": task.epochs, "quarter": quarter,
+    result = {"task": name, "seed": seed, "epochs": epochs, "quarter": quarter,
               "plain": plain, "plain_more": task.train(more, data, quarter, seed),
               "budgets": []}
     for budget in budgets:
-        result["budgets"].append(run_budget(task, data, teacher, budget, seed, quarter))
+        result["budgets"].append(
+            run_budget(task, data, teacher, budget, seed, epochs, quarter))
         print(json.dumps({"task": name, "seed": seed, **result["budgets"][-1]}), flush=True)
     return result
 
@@ -101,6 +120,8 @@ def main():
     parser.add_argument("--tasks", nargs="+", default=["mnist1d_cnn", "digits_wrn"])
     parser.add_argument("--budgets", nargs="+", type=float, default=list(BUDGETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="each task's quick schedule instead of its full one")
     parser.add_argument("--out", default="benchmarks/results/pretrained.json")
     args = parser.parse_args()
     results = []
@@ -108,7 +129,7 @@ def main():
         if TASKS[name].metric != "test accuracy":
             raise SystemExit(f"{name}: only classification tasks are run here.")
         for seed in args.seeds:
-            results.append(run_task(name, args.budgets, seed))
+            results.append(run_task(name, args.budgets, seed, args.quick))
             with open(args.out, "w") as f:
                 json.dump(results, f, indent=1)
 
