@@ -179,3 +179,37 @@ def test_an_unknown_init_is_refused(init, message):
 def test_fit_options_are_checked(arguments, message):
     with pytest.raises(ValueError, match=message):
         keras_ssn.FitWeights(**arguments)
+
+
+@pytest.fixture
+def policy(request):
+    keras.mixed_precision.set_global_policy(request.param)
+    yield request.param
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"], indirect=True)
+def test_distilling_a_fitted_student_with_keras_distiller(policy, tmp_path):
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 64)).astype("float32")
+    y = rng.integers(0, 10, 64)
+    teacher = MODELS["mlp"]()
+    teacher_weights = [numpy(w) for w in teacher.weights]
+    student = keras_ssn.convert(teacher, 0.5, seed=0, init="weights")
+    bank = numpy(student.bank.vector())
+
+    distiller = keras.distillation.Distiller(
+        teacher=teacher, student=student,
+        distillation_losses=keras.distillation.LogitsDistillation(temperature=3.0))
+    distiller.compile(optimizer="adam", jit_compile=True,
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    distiller.fit(x, y, epochs=2, batch_size=16, verbose=0)
+
+    assert not np.array_equal(numpy(student.bank.vector()), bank)
+    for value, weight in zip(teacher_weights, teacher.weights):
+        np.testing.assert_array_equal(value, numpy(weight))
+    student.save(tmp_path / "student.keras")
+    loaded = keras.models.load_model(tmp_path / "student.keras")
+    assert type(loaded) is type(student)
+    np.testing.assert_array_equal(numpy(loaded(x)), numpy(student(x)))
