@@ -136,8 +136,16 @@ def resolve_budget(budget, original):
 
     Raises:
         TypeError: `budget` is neither an int nor a float.
-        ValueError: `budget` is not positive, not finite, or rounds to 0.
+        ValueError: `budget` is not positive, not finite, or rounds to 0, or
+            the model has no trainable parameters.
     """
+    if original == 0:
+        raise ValueError(
+            "The model has no trainable parameters: it is frozen "
+            "(`model.trainable = False`; `keras.distillation.Distiller` "
+            "freezes its teacher). Set `model.trainable = True` before "
+            "converting it."
+        )
     if isinstance(budget, bool) or not isinstance(
         budget, (int, float, np.integer, np.floating)
     ):

@@ -18,6 +18,15 @@ def test_budget_that_is_not_positive_and_finite(budget):
         keras_ssn.convert(MODELS["mlp"](), budget)
 
 
+@pytest.mark.parametrize("budget", [0.5, 1000])
+def test_a_frozen_model_says_to_unfreeze_it(budget):
+    model = MODELS["mlp"]()
+    model.trainable = False
+    with pytest.raises(ValueError, match=r"no trainable parameters: it is frozen .*"
+                       r"Set `model.trainable = True` before converting it"):
+        keras_ssn.convert(model, budget)
+
+
 def test_unbuilt_model():
     model = keras.Sequential([keras.layers.Dense(4)], name="unbuilt")
     with pytest.raises(ValueError, match="'unbuilt' is not built.*call it on a batch"):
