@@ -15,7 +15,8 @@ plain model for the task's schedule (the teacher), then at each budget:
   distilled for the same quarter schedule;
 - `low_rank`, `low_rank_distil`: `keras_ssn.baselines.low_rank(model,
   budget)` (truncated SVDs of the trained weights at the same count),
-  fine-tuned with labels or distilled for the same quarter schedule;
+  fine-tuned with labels or distilled for the same quarter schedule (not
+  below the budget that gives every weight rank 1: `low_rank_smallest`);
 - `width_distil`: the same architecture with its width scaled to the
   budget (as `benchmarks.accuracy`'s `width`), distilled from the teacher
   for the whole schedule.
@@ -83,10 +84,13 @@ def run_budget(task, data, teacher, budget, seed, epochs, quarter):
         record["distil"] = distil(teacher, fitted, data, quarter, seed)
         drawn = keras_ssn.convert(teacher, budget, seed=seed)
         record["random_distil"] = distil(teacher, drawn, data, quarter, seed)
-        record["low_rank"] = task.train(
-            keras_ssn.baselines.low_rank(teacher, budget), data, quarter, seed)
-        record["low_rank_distil"] = distil(
-            teacher, keras_ssn.baselines.low_rank(teacher, budget), data, quarter, seed)
+        try:
+            record["low_rank"] = task.train(
+                keras_ssn.baselines.low_rank(teacher, budget), data, quarter, seed)
+            record["low_rank_distil"] = distil(
+                teacher, keras_ssn.baselines.low_rank(teacher, budget), data, quarter, seed)
+        except keras_ssn.BudgetError as error:  # below rank 1 for every weight
+            record["low_rank_smallest"] = error.smallest
         target = round(budget * keras_ssn.count_trainable(teacher))
         keras.utils.set_random_seed(seed)
         narrow = task.build(matched_scale(task, "width", target))
