@@ -28,6 +28,7 @@ fit's seconds are recorded too.
 
     python -m benchmarks.pretrained [--tasks mnist1d_cnn digits_wrn]
         [--budgets 0.5 0.1 0.01 4] [--seeds 0] [--quick] [--out pretrained.json]
+    python -m benchmarks.pretrained --table benchmarks/results/pretrained.json
 """
 
 import argparse
@@ -119,6 +120,37 @@ def run_task(name, budgets, seed, quick=False):
     return result
 
 
+ROWS = (
+    ("fitted", "(a) right after `init=\"weights\"`"),
+    ("fitted_shrunk", "(a) the same, `keep_norms=False`"),
+    ("finetune", "(b) fitted, then labels, a quarter schedule"),
+    ("distil", "(b) fitted, then the Distiller, a quarter schedule"),
+    ("random_distil", "drawn bank, the Distiller, a quarter schedule"),
+    ("low_rank", "(d) low rank, then labels, a quarter schedule"),
+    ("low_rank_distil", "(d) low rank, then the Distiller, a quarter schedule"),
+    ("width_distil", "(e) narrower model, the Distiller, the whole schedule"),
+)
+
+
+def table(results):
+    """Markdown tables, one per task, of the records in `results`."""
+    lines = []
+    for result in results:
+        budgets = result["budgets"]
+        lines += [f"### {result['task']} (seed {result['seed']}, {result['epochs']} epochs; "
+                  f"plain model {result['plain']:.3f}; trained a quarter more "
+                  f"{result['plain_more']:.3f})", "",
+                  "| | " + " | ".join(f"{b['budget']:g}" for b in budgets) + " |",
+                  "|---" * (len(budgets) + 1) + "|"]
+        for key, label in ROWS:
+            cells = [f"{b[key]:.3f}" if key in b else "n/a" for b in budgets]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append("| fit seconds | " + " | ".join(
+            f"{b['fit_seconds']:.1f}" for b in budgets) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=["mnist1d_cnn", "digits_wrn"])
@@ -127,7 +159,12 @@ def main():
     parser.add_argument("--quick", action="store_true",
                         help="each task's quick schedule instead of its full one")
     parser.add_argument("--out", default="benchmarks/results/pretrained.json")
+    parser.add_argument("--table", help="print the tables of this JSON file and stop")
     args = parser.parse_args()
+    if args.table:
+        with open(args.table) as f:
+            print(table(json.load(f)))
+        return
     results = []
     for name in args.tasks:
         if TASKS[name].metric != "test accuracy":
