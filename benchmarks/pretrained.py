@@ -27,7 +27,8 @@ trained for the same extra quarter (same optimizer, fresh state). The
 fit's seconds are recorded too.
 
     python -m benchmarks.pretrained [--tasks mnist1d_cnn digits_wrn]
-        [--budgets 0.5 0.1 0.01 4] [--seeds 0] [--quick] [--out pretrained.json]
+        [--budgets 0.5 0.1 0.01 4] [--seeds 0] [--quick] [--finetune-learning-rate 3e-3]
+        [--out pretrained.json]
     python -m benchmarks.pretrained --table benchmarks/results/pretrained.json
 """
 
@@ -56,7 +57,7 @@ def accuracy(model, data):
     return float(model.evaluate(x_test, y_test, batch_size=256, verbose=0)[1])
 
 
-def distil(teacher, student, data, epochs, seed):
+def distil(teacher, student, data, epochs, seed, learning_rate=LEARNING_RATE):
     """Trains `student` with Keras's Distiller; returns its test accuracy."""
     (x_train, y_train), _ = data
     keras.utils.set_random_seed(seed)
@@ -64,15 +65,16 @@ def distil(teacher, student, data, epochs, seed):
         teacher=teacher, student=student,
         distillation_losses=keras.distillation.LogitsDistillation(temperature=3.0),
         student_loss_weight=0.5)
-    distiller.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=LOSS,
+    distiller.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=LOSS,
                       jit_compile=True)
     distiller.fit(x_train, y_train, batch_size=64, epochs=epochs, verbose=0)
     teacher.trainable = True  # the Distiller froze it
     return accuracy(student, data)
 
 
-def run_budget(task, data, teacher, budget, seed, epochs, quarter):
-    record = {"budget": budget}
+def run_budget(task, data, teacher, budget, seed, epochs, quarter, rate=LEARNING_RATE):
+    """The records of one budget; `rate` is the quarter schedule's learning rate."""
+    record = {"budget": budget, "finetune_learning_rate": rate}
     started = time.perf_counter()
     fitted = keras_ssn.convert(teacher, budget, seed=seed, init="weights")
     record["fit_seconds"] = time.perf_counter() - started
@@ -80,16 +82,17 @@ def run_budget(task, data, teacher, budget, seed, epochs, quarter):
     record["fitted_shrunk"] = accuracy(keras_ssn.convert(
         teacher, budget, seed=seed, init=keras_ssn.FitWeights(keep_norms=False)), data)
     tuned = keras_ssn.convert(teacher, budget, seed=seed, init="weights")
-    record["finetune"] = task.train(tuned, data, quarter, seed)
+    record["finetune"] = task.train(tuned, data, quarter, seed, learning_rate=rate)
     if budget < 1:
-        record["distil"] = distil(teacher, fitted, data, quarter, seed)
+        record["distil"] = distil(teacher, fitted, data, quarter, seed, rate)
         drawn = keras_ssn.convert(teacher, budget, seed=seed)
-        record["random_distil"] = distil(teacher, drawn, data, quarter, seed)
+        record["random_distil"] = distil(teacher, drawn, data, quarter, seed, rate)
         try:
-            record["low_rank"] = task.train(
-                keras_ssn.baselines.low_rank(teacher, budget), data, quarter, seed)
+            record["low_rank"] = task.train(keras_ssn.baselines.low_rank(teacher, budget),
+                                            data, quarter, seed, learning_rate=rate)
             record["low_rank_distil"] = distil(
-                teacher, keras_ssn.baselines.low_rank(teacher, budget), data, quarter, seed)
+                teacher, keras_ssn.baselines.low_rank(teacher, budget), data, quarter, seed,
+                rate)
         except keras_ssn.BudgetError as error:  # below rank 1 for every weight
             record["low_rank_smallest"] = error.smallest
         target = round(budget * keras_ssn.count_trainable(teacher))
@@ -100,7 +103,7 @@ def run_budget(task, data, teacher, budget, seed, epochs, quarter):
     return record
 
 
-def run_task(name, budgets, seed, quick=False):
+def run_task(name, budgets, seed, quick=False, rate=LEARNING_RATE):
     task = TASKS[name]
     data = task.load()
     epochs = task.quick_epochs if quick else task.epochs
@@ -111,11 +114,12 @@ def run_task(name, budgets, seed, quick=False):
     more = keras.models.clone_model(teacher)
     more.set_weights(teacher.get_weights())
     result = {"task": name, "seed": seed, "epochs": epochs, "quarter": quarter,
-              "plain": plain, "plain_more": task.train(more, data, quarter, seed),
+              "plain": plain,
+              "plain_more": task.train(more, data, quarter, seed, learning_rate=rate),
               "budgets": []}
     for budget in budgets:
         result["budgets"].append(
-            run_budget(task, data, teacher, budget, seed, epochs, quarter))
+            run_budget(task, data, teacher, budget, seed, epochs, quarter, rate))
         print(json.dumps({"task": name, "seed": seed, **result["budgets"][-1]}), flush=True)
     return result
 
@@ -159,6 +163,9 @@ def main():
     parser.add_argument("--quick", action="store_true",
                         help="each task's quick schedule instead of its full one")
     parser.add_argument("--out", default="benchmarks/results/pretrained.json")
+    parser.add_argument("--finetune-learning-rate", type=float, default=LEARNING_RATE,
+                        help="Adam's rate for the quarter schedules (the teacher and the "
+                        "narrower model use the task's 3e-3)")
     parser.add_argument("--table", help="print the tables of this JSON file and stop")
     args = parser.parse_args()
     if args.table:
@@ -170,7 +177,8 @@ def main():
         if TASKS[name].metric != "test accuracy":
             raise SystemExit(f"{name}: only classification tasks are run here.")
         for seed in args.seeds:
-            results.append(run_task(name, args.budgets, seed, args.quick))
+            results.append(run_task(name, args.budgets, seed, args.quick,
+                                    args.finetune_learning_rate))
             with open(args.out, "w") as f:
                 json.dump(results, f, indent=1)
 
