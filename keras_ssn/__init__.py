@@ -14,7 +14,7 @@ from keras_ssn.cloning import clone_model
 from keras_ssn.convert import UnsupportedLayerError
 from keras_ssn.copying import CopyError
 from keras_ssn.convert import convert
-from keras_ssn.convert import materialize
+from keras_ssn.materializing import materialize
 from keras_ssn.layer_paths import count_trainable
 from keras_ssn.layers import SharedConv1D
 from keras_ssn.layers import SharedConv1DTranspose

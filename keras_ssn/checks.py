@@ -9,7 +9,7 @@ import numpy as np
 from keras_ssn.cloning import clone_model
 from keras_ssn.convert import convert
 from keras_ssn.copying import copy_model
-from keras_ssn.convert import materialize
+from keras_ssn.materializing import materialize
 from keras_ssn.keras_internals import sublayers
 from keras_ssn.layer_paths import count_trainable
 

@@ -19,9 +19,10 @@ def test_docs_build_in_strict_mode(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     api = (tmp_path / "api" / "index.html").read_text()
-    for name in ("convert.convert", "convert.materialize", "summary", "learn_groups",
+    for name in ("convert.convert", "materializing.materialize", "summary", "learn_groups",
                  "count_trainable", "baselines.hashed", "checks.check_conversion",
-                 "shared_variant", "register_shared_layer", "BudgetError"):
+                 "shared_variant", "register_shared_layer", "BudgetError", "clone_model",
+                 "FitWeights", "baselines.low_rank"):
         assert f'id="keras_ssn.{name}"' in api, name
 
 
