@@ -46,13 +46,8 @@ def hashed(model, budget, *, seed=0, exclude=None, min_size=0):
     seed = checked_seed(seed)
     if seed is None:
         seed = int(np.random.default_rng().integers(0, MAX_SEED))
-    original = count_trainable(model)
-    target = resolve_budget(budget, original)
-    copy = copy_model(model)
-    candidates, unshared = find_shareable(copy, False, layer_filter(exclude, min_size, copy))
-    if not candidates:
-        raise ValueError(f"Model '{model.name}' has no layer whose weight can be shared.")
-    weights = [w for c in candidates for w in c.shared_weights()]
+    original, target, copy, candidates, unshared, weights = _shareable_copy(
+        model, budget, exclude, min_size)
     try:
         plan = plan_hashed(
             weights, original - sum(w.size for w in weights), target, seed=seed,
@@ -89,13 +84,8 @@ def low_rank(model, budget, *, exclude=None, min_size=0):
             every weight at full rank (`.smallest`, `.largest`).
     """
     check_model(model)
-    original = count_trainable(model)
-    target = resolve_budget(budget, original)
-    copy = copy_model(model)
-    candidates, unshared = find_shareable(copy, False, layer_filter(exclude, min_size, copy))
-    if not candidates:
-        raise ValueError(f"Model '{model.name}' has no layer whose weight can be shared.")
-    weights = [w for c in candidates for w in c.shared_weights()]
+    original, target, copy, candidates, unshared, weights = _shareable_copy(
+        model, budget, exclude, min_size)
     values = {path: value for c in candidates for path, value in c.weight_values().items()}
     try:
         plan, vector = plan_low_rank(
@@ -108,3 +98,15 @@ def low_rank(model, budget, *, exclude=None, min_size=0):
         piece.assign(vector[start : start + piece.shape[0]])
         start += piece.shape[0]
     return converted
+
+
+def _shareable_copy(model, budget, exclude, min_size):
+    """`(original count, target count, copy, candidates, unshared, weights)`."""
+    original = count_trainable(model)
+    target = resolve_budget(budget, original)
+    copy = copy_model(model)
+    candidates, unshared = find_shareable(copy, False, layer_filter(exclude, min_size, copy))
+    if not candidates:
+        raise ValueError(f"Model '{model.name}' has no layer whose weight can be shared.")
+    weights = [w for c in candidates for w in c.shared_weights()]
+    return original, target, copy, candidates, unshared, weights
