@@ -175,9 +175,12 @@ def read(group_slice, spec):
         spec: The layer's `WeightSpec`.
 
     Returns:
-        `spec.read_length` entries for `"combine"` and `"upsample"` specs;
-        the signed entries of the weight for `"hashed"`; the stacked reduced
-        templates `(templates, template size)` for `"warp"`.
+        `spec.read_length` entries for `"upsample"` specs and for
+        `"combine"` specs with one template; a list of the templates, each
+        `(weight size,)`, for `"combine"` specs with several (mixed as
+        they are, never stacked: see `Combination.combine`); the signed
+        entries of the weight for `"hashed"`; the stacked reduced templates
+        `(templates, template size)` for `"warp"`.
     """
     if not isinstance(group_slice, SlicePieces):
         group_slice = SlicePieces([group_slice])
@@ -191,10 +194,10 @@ def read(group_slice, spec):
         reads = [((spec.offset + k * spec.template_stride) % spec.size, size)
                  for k in range(spec.templates)]
         return ops.reshape(group_slice.windows(reads), (spec.templates, size))
-    if spec.ring is not None:
-        return group_slice.windows(
-            [(offset, spec.weight_size) for offset in spec.template_offsets]
-        )
+    if spec.mode == COMBINE and (spec.templates > 1 or spec.ring is not None):
+        windows = [group_slice.window(offset, spec.weight_size)
+                   for offset in spec.template_offsets]
+        return windows if spec.templates > 1 else windows[0]
     return group_slice.window(spec.offset, spec.read_length)
 
 
@@ -224,7 +227,9 @@ def shape_weight(window, spec, parameters=None):
 
 
 def _templates(window, spec):
-    """The `(templates, weight size)` templates a combining layer mixes."""
+    """The templates a combining layer mixes: a list, or `(templates, weight size)`."""
+    if isinstance(window, list):
+        return window
     if spec.mode == WARP:
         return ops.stack(
             [

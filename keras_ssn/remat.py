@@ -79,8 +79,10 @@ def apply_rematerialized(op, inputs, recipe):
             grads = list(
                 _vjp(lambda *s: recipe.weight_from(s, anchor), sources, weight_grad)
             )
+            done = _after_reads(inputs_grad, grads[len(recipe.pieces) :])
             for k, carried in zip(passed, later):
-                grads[k] = _running_sum(carried, grads[k], anchor)
+                grads[k] = _running_sum(carried, grads[k], done)
+            grads = [grad if k in passed else _tied(grad, done) for k, grad in enumerate(grads)]
             return (inputs_grad, ops.zeros_like(token), *grads)
 
         return (outputs, *handed_on, _zero(outputs)), backward
@@ -92,6 +94,29 @@ def apply_rematerialized(op, inputs, recipe):
     return results[0]
 
 
+def _after_reads(inputs_grad, parameter_grads):
+    """An exact zero that exists only once the backward pass has read the sources.
+
+    The regenerated weight is read for the gradient with respect to the
+    inputs, and the templates for the parameters' gradients; neither is
+    needed for the pieces' own gradients. Each source's gradient is tied to
+    this zero (`_tied`, `_running_sum`), so that the optimizer's in-place
+    update of a bank piece or a parameter comes, in the dataflow, after the
+    last read of it. Otherwise XLA copies each such variable at the start of
+    the step and reads the copy (24 x Dense(1024) at 50%: 11 bank pieces and
+    every coefficient vector, 45 MB, alive all step).
+    """
+    done = _zero(inputs_grad)
+    for grad in parameter_grads:
+        done = done + _zero(ops.reshape(ops.sum(grad), (1,)))
+    return done
+
+
+def _tied(grad, zero):
+    """`grad + zero`, `zero` (shape `(1,)`) broadcast over `grad`'s axes."""
+    return grad + ops.reshape(zero, [1] * len(grad.shape))
+
+
 def _running_sum(carried, term, zero):
     """`carried + term`, computed where XLA keeps it as one running sum.
 
@@ -99,11 +124,15 @@ def _running_sum(carried, term, zero):
     one op that holds every term until the end of the step. A
     `dynamic_update_slice` at a position known only at run time (`zero`, an
     exact zero XLA cannot fold) is updated in place and fused with nothing
-    after it, so each layer's term is added as soon as it exists.
+    after it, so each layer's term is added as soon as it exists. The
+    buffer it updates is `carried` with one more entry, that zero: its copy
+    is made only once `zero` exists, next to the update, rather than
+    wherever XLA's scheduler would put it (24 x Dense(1024) at 50%: 0.85x
+    the plain step's peak, 0.90x with a constant entry).
     """
     size = carried.shape[0]
     start = ops.cast(zero, "int32")[0]
-    buffer = ops.concatenate([carried, ops.zeros((1,), carried.dtype)])
+    buffer = ops.concatenate([carried, ops.cast(zero, carried.dtype)])
     return ops.slice_update(buffer, [start], carried + term)[:size]
 
 

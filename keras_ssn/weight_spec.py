@@ -176,18 +176,7 @@ class WeightSpec:
         Positions inside the slice, sorted and merged; a read that wraps
         around the slice's end is two stretches.
         """
-        if self.mode in (HASHED, LOW_RANK):
-            reads = [(0, self.size)]
-        elif self.mode == WARP:
-            length = math.prod(self.template_shape)
-            reads = [((self.offset + k * self.template_stride) % self.size, length)
-                     for k in range(self.templates)]
-        elif self.ring is not None:
-            reads = [(offset, self.weight_size) for offset in self.template_offsets]
-        else:
-            reads = [(self.offset, self.read_length)]
-        spans = sorted(span for start, length in reads
-                       for span in _wrapped(start, length, self.size))
+        spans = self.window_spans
         merged = [spans[0]]
         for begin, end in spans[1:]:
             if begin <= merged[-1][1]:
@@ -195,6 +184,30 @@ class WeightSpec:
             else:
                 merged.append((begin, end))
         return merged
+
+    @property
+    def window_spans(self):
+        """The stretches of the slice the layer reads, one per window.
+
+        Like `read_spans`, but not merged: a weight that mixes several
+        templates (`"combine"` mode) reads each as a window of its own, so
+        its spans start and stop where its templates do (a bank cut there
+        holds each template in whole pieces; see
+        `keras_ssn.engine.bank_pieces`). Sorted; a read that wraps around
+        the slice's end is two stretches.
+        """
+        if self.mode in (HASHED, LOW_RANK):
+            reads = [(0, self.size)]
+        elif self.mode == WARP:
+            length = math.prod(self.template_shape)
+            reads = [((self.offset + k * self.template_stride) % self.size, length)
+                     for k in range(self.templates)]
+        elif self.mode == COMBINE:
+            reads = [(offset, self.weight_size) for offset in self.template_offsets]
+        else:
+            reads = [(self.offset, self.read_length)]
+        return sorted(span for start, length in reads
+                      for span in _wrapped(start, length, self.size))
 
     @property
     def ring_row(self):
