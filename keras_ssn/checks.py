@@ -64,8 +64,9 @@ def check_conversion(model, budget, directory=None, jit_compile=True, seed=0,
     _check(count_trainable(small) == expected_count,
            f"trainable count {count_trainable(small)} != budget {expected_count}")
     checks, skipped = ["budget"], {}
-    x, y = random_batch(small, seed, inputs=inputs)
-    small.compile(optimizer="adam", loss=_mse_per_output(y, small), jit_compile=jit_compile)
+    x, outputs = random_batch(small, seed, inputs=inputs)
+    y, loss = _training_targets(x, outputs, small)
+    small.compile(optimizer="adam", loss=loss, jit_compile=jit_compile)
     before = keras.ops.convert_to_numpy(small.bank.vector())
     small.fit(x, y, epochs=1, batch_size=len(keras.tree.flatten(y)[0]), verbose=0)
     _check(not np.array_equal(before, keras.ops.convert_to_numpy(small.bank.vector())),
@@ -75,7 +76,7 @@ def check_conversion(model, budget, directory=None, jit_compile=True, seed=0,
     saved = {}
     _unless_plain_fails_too("save_load", lambda: saved.update(
         model=_check_save_load(small, x, expected, os.path.join(directory, "model.keras"))),
-        lambda: _plain_reload_failure(model, x, y, directory, jit_compile),
+        lambda: _plain_reload_failure(model, x, outputs, directory, jit_compile),
         checks, skipped)
     # The later checks start from the loaded model, or, where the plain
     # model does not reload either, from the converted one.
@@ -162,14 +163,31 @@ def _shapes(x):
     return keras.tree.map_structure(lambda a: tuple(np.shape(a)), x)
 
 
-def _mse_per_output(y, model=None):
-    """`"mse"`, or one `"mse"` per output where the outputs are a dict named
-    as the model names its outputs (a single loss applies to every output;
-    a dict of losses must use the model's output names)."""
+def _training_targets(x, y, model):
+    """Targets and losses that `fit` can train `model` on: `(y, loss)`.
+
+    The loss is `"mse"`, or one `"mse"` per output where the outputs are a
+    dict named as the model names its outputs (a single loss applies to
+    every output; a dict of losses must use the model's output names). A
+    model may also return values that do not follow the batch (SAM's image
+    positional embeddings, one for the whole batch), which `fit` cannot
+    pair with examples: their targets become zeros with one entry per
+    example, and their loss `None` where the losses are a dict (a single
+    loss broadcasts the output over the batch).
+    """
+    if not isinstance(y, dict):
+        return y, "mse"
+    batch = len(keras.tree.flatten(x)[0])
+    follows = {key: np.shape(value)[0] == batch for key, value in y.items()}
+    targets = {
+        key: value if follows[key]
+        else np.zeros((batch,) + np.shape(value)[1:], np.asarray(value).dtype)
+        for key, value in y.items()
+    }
     names = getattr(model, "output_names", None)
-    if isinstance(y, dict) and names is not None and sorted(y) == sorted(names):
-        return {key: "mse" for key in y}
-    return "mse"
+    if names is None or sorted(y) != sorted(names):
+        return targets, "mse"
+    return targets, {key: "mse" if follows[key] else None for key in y}
 
 
 def _predict(model, x):
@@ -249,7 +267,8 @@ def _plain_reload_failure(model, x, y, directory, jit_compile):
     """How a copy of the plain model, trained one step as the check trains the
     converted one, fails to reload with the same predictions, or `None`."""
     plain = copy_model(model)
-    plain.compile(optimizer="adam", loss=_mse_per_output(y, plain), jit_compile=jit_compile)
+    y, loss = _training_targets(x, y, plain)
+    plain.compile(optimizer="adam", loss=loss, jit_compile=jit_compile)
     plain.fit(x, y, epochs=1, batch_size=len(keras.tree.flatten(y)[0]), verbose=0)
     return _failure("save and load", _check_save_load, plain, x, _predict(plain, x),
                     os.path.join(directory, "plain_model.keras"))

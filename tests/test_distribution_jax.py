@@ -4,8 +4,16 @@ import pathlib
 import subprocess
 import sys
 
+import keras
 import numpy as np
+import pytest
 from conftest import run_script
+
+# Each test runs scripts that set up JAX and its devices in processes of their
+# own, whatever the suite's backend: they run once, in the JAX half.
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="the scripts run on JAX; run in the JAX half"
+)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -343,3 +343,26 @@ def test_a_keras_cv_backbone(tmp_path):
     plain = keras_ssn.materialize(nested)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(plain(x)),
                                keras.ops.convert_to_numpy(nested(x)), rtol=1e-5, atol=1e-5)
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class PositionTable(keras.layers.Layer):
+    """Returns its table once for the whole batch, shape `(1, 6)` (as SAM
+    returns its image positional embeddings)."""
+
+    def build(self, input_shape):
+        self.table = self.add_weight(shape=(6,), initializer="ones")
+
+    def call(self, inputs):
+        return keras.ops.expand_dims(self.table, 0)
+
+
+def test_the_check_trains_on_the_outputs_that_follow_the_batch(tmp_path):
+    inputs = keras.Input((5,))
+    outputs = {"scores": keras.layers.Dense(4)(keras.layers.Dense(16)(inputs)),
+               "positions": PositionTable()(inputs)}
+    model = keras.Model(inputs, outputs)
+    small = assert_converts(model, 0.5, tmp_path)
+    outputs = small(np.ones((3, 5), "float32"))
+    assert sorted(outputs) == ["positions", "scores"]
+    assert tuple(outputs["positions"].shape) == (1, 6)
