@@ -96,7 +96,7 @@ def test_repeat_tiles_the_group_slice():
     np.testing.assert_allclose(kernel, spec.scale * np.resize(bank, 256), rtol=1e-6)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     widths=st.lists(st.integers(1, 40), min_size=1, max_size=4),
     budget=st.integers(1, 3000),
