@@ -104,7 +104,7 @@ def gradient(function, x):
     pytest.skip("needs a JAX or TensorFlow gradient")
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     lengths=st.lists(st.integers(0, 45), min_size=1, max_size=6),
     start=st.integers(0, 25),
