@@ -72,10 +72,15 @@ def model_classes(model):
     """The classes of `model` and its layers, by the names their configs give.
 
     As `custom_objects`, they let Keras rebuild the model from its config
-    when its custom layers are not registered.
+    when its custom layers are not registered. Keras's own classes are left
+    to Keras, which finds them by module: named `Add` in `custom_objects`,
+    the `keras.layers.Add` of MobileNetV3's residual connections would also
+    stand for the `x + 3.0` of its hard sigmoid, and that op would be
+    rebuilt as a layer called on `3.0`.
     """
     return {keras.saving.get_registered_name(type(layer)): type(layer)
-            for layer in [model, *sublayers(model)]}
+            for layer in [model, *sublayers(model)]
+            if not type(layer).__module__.startswith("keras.")}
 
 
 def copy_weights_in_order(source, destination):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import keras_ssn
+from keras_ssn.copying import copy_model
 
 
 @keras.saving.register_keras_serializable(package="test_copying")
@@ -134,3 +135,16 @@ def test_a_layer_that_reads_an_embeddings_private_table_reads_the_generated_one(
     x = np.random.default_rng(0).normal(size=(2, 4)).astype("float32")
     plain = keras_ssn.materialize(small)
     np.testing.assert_allclose(numpy(plain(x)), numpy(small(x)), rtol=1e-6, atol=1e-6)
+
+
+def test_an_add_layer_and_an_added_constant_are_copied_apart():
+    """MobileNetV3 adds with `layers.Add()` and with `x + 3.0`: both are named
+    `Add` in a config, and only the layer may be looked up by that name."""
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(8)(inputs)
+    outputs = keras.layers.Dense(2)(keras.layers.Add()([x + 3.0, x]))
+    model = keras.Model(inputs, outputs)
+    copy = copy_model(model)
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(copy(x)),
+                                  keras.ops.convert_to_numpy(model(x)))
