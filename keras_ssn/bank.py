@@ -228,6 +228,17 @@ class WeightBank(keras.layers.Layer):
         values = self.piece_values()
         return values[0] if len(values) == 1 else ops.concatenate(values)
 
+    def assign_vector(self, vector):
+        """Writes `size` entries, in bank order, into the pieces that hold them.
+
+        Args:
+            vector: 1-D array or tensor of `size` entries.
+        """
+        start = 0
+        for piece in self.pieces:
+            piece.assign(vector[start : start + piece.shape[0]])
+            start += piece.shape[0]
+
     def save_own_variables(self, store):
         """Stores the entries as one vector, then the coefficient maps."""
         store["0"] = ops.convert_to_numpy(self.vector())
@@ -260,10 +271,7 @@ class WeightBank(keras.layers.Layer):
                 f"The weight bank has {self.size:,} entries, but the file holds "
                 f"{entries.shape[0]:,}: it was saved from another model or budget."
             )
-        start = 0
-        for piece in self.pieces:
-            piece.assign(entries[start : start + piece.shape[0]])
-            start += piece.shape[0]
+        self.assign_vector(entries)
         if self.coefficient_maps is not None:
             self.coefficient_maps.assign(store[str(count)])
 

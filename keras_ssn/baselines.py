@@ -93,10 +93,7 @@ def low_rank(model, budget, *, exclude=None, min_size=0):
     except BudgetError as error:
         raise error.restated(budget, original) from None
     converted = apply_plan(copy, candidates, plan, seed=0)
-    start = 0
-    for piece in converted.bank.pieces:
-        piece.assign(vector[start : start + piece.shape[0]])
-        start += piece.shape[0]
+    converted.bank.assign_vector(vector)
     return converted
 
 

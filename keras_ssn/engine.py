@@ -189,11 +189,11 @@ def bank_pieces(plan):
 
     When the plan rematerializes its weights (`plan.rematerialize`), each
     layer generates its weight from the pieces it reads, so the bank is cut
-    wherever a layer's reads start or stop, and at the templates of each
-    group's largest weights (`_read_edges`): a layer's gradient then reaches
-    only the pieces it read, the optimizer can update a piece as soon as
-    the last layer that reads it has its gradient, and the largest weights
-    mix whole pieces.
+    wherever a layer's reads start or stop, and at every template of a
+    weight whose templates no larger template overlaps (`_read_edges`): a
+    layer's gradient then reaches only the pieces it read, the optimizer
+    can update a piece as soon as the last layer that reads it has its
+    gradient, and those weights mix whole pieces.
 
     Otherwise a group whose layers read its slice end to end, at most twice
     over, is cut wherever a window starts or stops (see `read_end_to_end`):

@@ -212,7 +212,7 @@ class _Problem:
         for (start, size), (have, want) in slices.items():
             if have > 0:
                 vector[start : start + size] *= (want / have) ** 0.5
-        self._assign_bank(vector)
+        self.bank.assign_vector(vector)
         generated = self.generated_norms()
         for index, variable in zip(self.fitted, self.variables):
             if generated[index] > 0:
@@ -220,20 +220,13 @@ class _Problem:
                 layer, name, _, _ = self.terms[index]
                 self.parameters[index] = layer.generation_parameters(name, None)
 
-    def _assign_bank(self, vector):
-        start = 0
-        for piece in self.bank.pieces:
-            size = piece.shape[0]
-            piece.assign(vector[start : start + size])
-            start += size
-
     def fit_bank(self, fit):
         forward, transpose = self.bank_map
         vector = _least_squares(
             lambda x: forward(x, self.parameters),
             lambda y: transpose(y, self.parameters),
             self.target, self.bank.vector(), fit, scaled=self.single_reads)
-        self._assign_bank(vector)
+        self.bank.assign_vector(vector)
 
     def fit_parameters(self, fit):
         forward, transpose = self.parameter_map
