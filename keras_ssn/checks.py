@@ -35,8 +35,8 @@ def check_conversion(model, budget, directory=None, jit_compile=True, seed=0,
     Args:
         model: A built model (Sequential, Functional or subclassed).
         budget: As for `convert()`.
-        directory: Where to write the saved files; a temporary directory by
-            default.
+        directory: Where to write the saved files (created if missing); a
+            temporary directory by default.
         jit_compile: Passed to `compile()`.
         seed: Seed for `convert()` and the random batch.
         inputs: A batch of inputs for the checks (one array, a list or a
@@ -58,6 +58,7 @@ def check_conversion(model, budget, directory=None, jit_compile=True, seed=0,
         with tempfile.TemporaryDirectory() as directory:
             return check_conversion(model, budget, directory, jit_compile, seed,
                                     inputs, **options)
+    os.makedirs(directory, exist_ok=True)
     original = count_trainable(model)
     small = convert(model, budget, seed=seed, **options)
     expected_count = budget if isinstance(budget, int) else round(budget * original)

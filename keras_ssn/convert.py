@@ -109,9 +109,9 @@ def convert(
         upsample: How a layer makes a weight larger than its group's slice:
             `"repeat"` (the slice tiled to the weight's size), `"inter"`
             (bilinear resize of a reduced template; the paper's default),
-            `"mask"` (the tiling with a learned mask value per copy) or
-            `"wavg"` (chunks that are learned mixes of the two halves of the
-            slice). `docs/results.md` compares them.
+            `"mask"` (the tiling with a learned value per copy, at most 16
+            per weight) or `"wavg"` (chunks that are learned mixes of the
+            two halves of the slice). `docs/results.md` compares them.
         templates: How many templates a layer mixes: `"fit"` (as many
             copies of its weight as its group's slice holds, up to
             `max_templates`, as in the paper's code; a train step reads

@@ -209,7 +209,7 @@ def shape_weight(window, spec, parameters=None):
         spec: The layer's `WeightSpec`.
         parameters: The layer's learned generation parameters, or `None`:
             template coefficients `(1, templates)` (already projected from
-            the layer embedding for `share="emb"`), the mask `(copies,)`, or
+            the layer embedding for `share="emb"`), the mask `(values,)`, or
             the piece mixes `(chunks, 2)`.
 
     Returns:

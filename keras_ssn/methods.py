@@ -29,6 +29,10 @@ from keras_ssn.resize import upsample_template
 # combine at most K templates uses embeddings of min(EMBEDDING_DIM, K) entries.
 EMBEDDING_DIM = 4
 
+# Most learned values of one `Mask`-upsampled weight: past this many copies
+# of its slice, each value scales a run of consecutive copies.
+MAX_MASK_VALUES = 16
+
 
 class GenerationMethod:
     """Base class of the generation methods.
@@ -224,9 +228,15 @@ class Repeat(Upsampling):
 
 
 class Mask(Upsampling):
-    """The tiling, each copy of the slice times its own learned mask value.
+    """The tiling, each copy of the slice times its own learned value.
 
-    The mask starts at ones (plain tiling), so copies can diverge in training.
+    A weight that holds `c` copies of its slice learns one value per copy up
+    to `MAX_MASK_VALUES`; past that, each value scales a run of
+    `ceil(c / MAX_MASK_VALUES)` consecutive copies, so a mask costs at most
+    16 parameters per weight. The values start at ones (plain tiling), so
+    copies can diverge in training: each tiled weight learns its own scale
+    and each stretch of rows a copy fills learns its own (the stacked GRU of
+    `docs/results.md` trains far better with them at 10%).
     """
 
     name = "mask"
@@ -234,7 +244,13 @@ class Mask(Upsampling):
     linear_in_parameters = True
 
     def parameter_count(self, weight_size, slice_size):
-        return math.ceil(weight_size / slice_size)
+        copies = math.ceil(weight_size / slice_size)
+        return math.ceil(copies / self.copies_per_value(weight_size, slice_size))
+
+    @staticmethod
+    def copies_per_value(weight_size, slice_size):
+        """How many consecutive copies of the slice one mask value scales."""
+        return math.ceil(math.ceil(weight_size / slice_size) / MAX_MASK_VALUES)
 
     def parameter_shape(self, count):
         return (count,)
@@ -247,7 +263,8 @@ class Mask(Upsampling):
         return slice_size < cols
 
     def upsample(self, window, spec, parameters):
-        mask = ops.repeat(parameters, spec.size, axis=0)[: spec.weight_size]
+        run = self.copies_per_value(spec.weight_size, spec.size) * spec.size
+        mask = ops.repeat(parameters, run, axis=0)[: spec.weight_size]
         return ops.reshape(window * mask, spec.matrix_shape)
 
 

@@ -18,8 +18,10 @@ from keras_ssn.planner import plan_sharing
 SHARES = ["wavg", "emb", "avg"]
 UPSAMPLES = ["inter", "repeat", "mask", "wavg"]
 # Low budgets upsample, so every upsample method matters there; high budgets
-# only combine, so only the share method does.
-COMBINATIONS = [(s, u, 0.05) for s in SHARES for u in UPSAMPLES] + [
+# only combine, so only the share method does. A layer either combines or
+# upsamples, so each share method meets one upsample method at low budgets.
+COMBINATIONS = [("wavg", u, 0.05) for u in UPSAMPLES] + [
+    ("emb", "inter", 0.05), ("avg", "mask", 0.05)] + [
     (s, "inter", 3.0) for s in SHARES
 ]
 
@@ -104,16 +106,20 @@ def one_layer_model(units=64, inputs=32):
     )
 
 
-def test_mask_multiplies_each_copy_of_the_slice():
-    small = keras_ssn.convert(one_layer_model(), 300, upsample="mask", seed=0)
+@pytest.mark.parametrize("budget,copies,run", [(300, 7, 1), (100, 24, 2)])
+def test_mask_multiplies_each_copy_of_the_slice(budget, copies, run):
+    # 2048 kernel entries: 7 copies of a 293-entry slice get a value each;
+    # 24 copies of an 88-entry slice get 12 values, each scaling 2 copies.
+    small = keras_ssn.convert(one_layer_model(), budget, upsample="mask", seed=0)
     layer = small.layers[0]
     spec = layer.sharing["kernel"]
-    copies = layer.coefficients["kernel"].shape[0]
-    assert copies == -(-2048 // spec.size) and spec.size + copies == 300
-    mask = np.linspace(0.5, 2.0, copies).astype("float32")
+    values = layer.coefficients["kernel"].shape[0]
+    assert -(-2048 // spec.size) == copies and values == -(-copies // run)
+    assert values <= 16 and spec.size + values == budget
+    mask = np.linspace(0.5, 2.0, values).astype("float32")
     layer.coefficients["kernel"].assign(mask)
     bank = to_numpy(small.bank.vector())
-    expected = np.resize(bank, 2048) * np.repeat(mask, spec.size)[:2048]
+    expected = np.resize(bank, 2048) * np.repeat(mask, run * spec.size)[:2048]
     np.testing.assert_allclose(
         to_numpy(layer.kernel).reshape(-1), spec.scale * expected, rtol=1e-6)
 
