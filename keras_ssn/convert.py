@@ -22,7 +22,7 @@ from keras_ssn.layer_paths import walk_layers
 from keras_ssn.mapping import assign_groups
 from keras_ssn.models import BankOwnerMixin
 from keras_ssn.models import SharedModel
-from keras_ssn.planner import PLACEMENTS
+from keras_ssn.placement import PLACEMENTS
 from keras_ssn.planner import TEMPLATE_COUNTS
 from keras_ssn.planner import plan_sharing
 from keras_ssn.selection import UnsupportedLayerError  # noqa: F401 (re-exported)

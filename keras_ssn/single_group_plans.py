@@ -14,7 +14,7 @@ from keras_ssn.resize import reduced_template_shape
 from keras_ssn.plan import GroupSlice
 from keras_ssn.plan import SharingPlan
 from keras_ssn.plan import WeightSpec
-from keras_ssn.planner import group_stddev
+from keras_ssn.placement import group_stddev
 
 
 def plan_warped(weights, unshared_params, budget, templates=4):
