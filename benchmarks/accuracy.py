@@ -10,8 +10,10 @@ reference model's trainable count), trains:
   layer mixes as many copies of its weight as its group's slice holds, at
   every budget) or `templates="fewest"` (one window per layer below 100%;
   only with `--methods`);
-- `ssn_mask`: the defaults with `upsample="mask"` (each copy of a
-  tiled slice scaled by its own learned value; only with `--methods`);
+- `ssn_mask`, `ssn_scale`: the defaults with `upsample="mask"` (each
+  copy of a tiled slice scaled by its own learned value) or
+  `upsample="scale"` (each tiled weight by one learned value; only with
+  `--methods`);
 - `ssn_single`: one parameter group for all layers (`groups="single"`;
   only with `--methods`);
 - `ssn_paper`: the paper's settings, one group, `upsample="inter"` and
@@ -58,7 +60,8 @@ from benchmarks.tasks import TASKS  # noqa: E402
 BUDGETS = (0.01, 0.1, 0.5, 4.0)
 METHODS = ("ssn", "width", "hashed", "albert")
 ALL_METHODS = (
-    "ssn", "ssn_consecutive", "ssn_fit", "ssn_fewest", "ssn_mask", "ssn_single", "ssn_paper",
+    "ssn", "ssn_consecutive", "ssn_fit", "ssn_fewest", "ssn_mask", "ssn_scale",
+    "ssn_single", "ssn_paper",
     "ssn_sliding", "ssn_rows", "ssn_type", "ssn_shape",
 ) + METHODS[1:]
 PAPER_SETTINGS = {"groups": "single", "upsample": "inter", "placement": "consecutive",
@@ -71,6 +74,7 @@ SSN_SETTINGS = {"ssn": {}, "ssn_consecutive": _AS_RUN,
                 "ssn_fit": {"templates": "fit", **_AS_RUN},
                 "ssn_fewest": {"templates": "fewest", **_AS_RUN},
                 "ssn_mask": {"upsample": "mask"},
+                "ssn_scale": {"upsample": "scale"},
                 "ssn_single": {"groups": "single", "templates": "fit", **_AS_RUN},
                 "ssn_paper": PAPER_SETTINGS,
                 "ssn_sliding": {"groups": "single", "placement": "sliding",

@@ -33,7 +33,7 @@ from keras_ssn.weight_fit import fit_to_weights
 from keras_ssn.weight_fit import resolve_init
 
 SHARE_METHODS = ("wavg", "emb", "avg")
-UPSAMPLE_METHODS = ("inter", "repeat", "mask", "wavg")
+UPSAMPLE_METHODS = ("inter", "repeat", "mask", "scale", "wavg")
 
 
 def convert(
@@ -110,8 +110,9 @@ def convert(
             `"repeat"` (the slice tiled to the weight's size), `"inter"`
             (bilinear resize of a reduced template; the paper's default),
             `"mask"` (the tiling with a learned value per copy, at most 16
-            per weight) or `"wavg"` (chunks that are learned mixes of the
-            two halves of the slice). `docs/results.md` compares them.
+            per weight), `"scale"` (the tiling with one learned value per
+            weight) or `"wavg"` (chunks that are learned mixes of the two
+            halves of the slice). `docs/results.md` compares them.
         templates: How many templates a layer mixes: `"fit"` (as many
             copies of its weight as its group's slice holds, up to
             `max_templates`, as in the paper's code; a train step reads

@@ -7,7 +7,7 @@ one of two ways, depending on how its weight compares to its group's slice:
   weight): the layer reads `K` templates and mixes them (`WeightedAverage`,
   `EmbeddedAverage`, `Average`; `SoftmaxAverage` for learning groups);
 - **upsampling** (the weight is larger than the slice): the layer enlarges
-  what the slice holds (`Repeat`, `Interpolate`, `Mask`, `HalfMix`).
+  what the slice holds (`Repeat`, `Interpolate`, `Mask`, `Scale`, `HalfMix`).
 
 Each method is one object that knows its learned parameter count, their
 initializer, the standard deviation it keeps of i.i.d. bank entries (its
@@ -242,15 +242,15 @@ class Mask(Upsampling):
     name = "mask"
     parameter_name = "upsample_mask"
     linear_in_parameters = True
+    max_values = MAX_MASK_VALUES
 
     def parameter_count(self, weight_size, slice_size):
         copies = math.ceil(weight_size / slice_size)
         return math.ceil(copies / self.copies_per_value(weight_size, slice_size))
 
-    @staticmethod
-    def copies_per_value(weight_size, slice_size):
+    def copies_per_value(self, weight_size, slice_size):
         """How many consecutive copies of the slice one mask value scales."""
-        return math.ceil(math.ceil(weight_size / slice_size) / MAX_MASK_VALUES)
+        return math.ceil(math.ceil(weight_size / slice_size) / self.max_values)
 
     def parameter_shape(self, count):
         return (count,)
@@ -266,6 +266,18 @@ class Mask(Upsampling):
         run = self.copies_per_value(spec.weight_size, spec.size) * spec.size
         mask = ops.repeat(parameters, run, axis=0)[: spec.weight_size]
         return ops.reshape(window * mask, spec.matrix_shape)
+
+
+class Scale(Mask):
+    """The tiling times one learned value per weight (a mask of one value).
+
+    Each tiled weight learns its own scale and nothing more: one parameter
+    per upsampled weight.
+    """
+
+    name = "scale"
+    parameter_name = "upsample_scale"
+    max_values = 1
 
 
 class HalfMix(Upsampling):
@@ -327,7 +339,7 @@ class Interpolate(Upsampling):
 
 COMBINATIONS = {m.name: m for m in (WeightedAverage(), EmbeddedAverage(), Average(),
                                     SoftmaxAverage())}
-UPSAMPLINGS = {m.name: m for m in (Repeat(), Interpolate(), Mask(), HalfMix())}
+UPSAMPLINGS = {m.name: m for m in (Repeat(), Interpolate(), Mask(), Scale(), HalfMix())}
 # The learned parameters a shared layer may own, and the bank's group maps.
 # None is a weight of the original layer; optimizer weight decay skips them
 # (as the paper does for the coefficients).

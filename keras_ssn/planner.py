@@ -156,7 +156,7 @@ def _budget_error(budget, grouping, first_fitting, weights, unshared_params,
                 "count toward every budget; excluding fewer layers lowers "
                 "the minimum. A group's slice must also hold at least as "
                 "many entries as a weight it upsamples has output units "
-                "(upsample='repeat' or 'mask'; 2 for 'inter'), or some "
+                "(upsample='repeat', 'mask' or 'scale'; 2 for 'inter'), or some "
                 "output units would be copies of each other and never "
                 "learn apart; upsample='wavg' has no such minimum."
             ),

@@ -58,7 +58,7 @@ LEGEND = (
     "Generation: combine = the weight mixes K template windows of its group's "
     "slice (wavg/emb/avg: how; direct: K = 1, the window itself); upsample = "
     "the slice is smaller than the weight and is enlarged (repeat/inter/mask/"
-    "wavg). Templates: K, the number of windows a weight mixes. Coeffs: learned "
+    "scale/wavg). Templates: K, the number of windows a weight mixes. Coeffs: learned "
     "generation parameters. Reads: the share of its group's slice the weight reads."
 )
 

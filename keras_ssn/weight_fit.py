@@ -311,7 +311,7 @@ def _reads_one_entry(spec):
         return True
     if spec.mode == generation.COMBINE:
         return spec.templates == 1
-    return spec.mode == generation.UPSAMPLE and spec.upsample in ("repeat", "mask")
+    return spec.mode == generation.UPSAMPLE and spec.upsample in ("repeat", "mask", "scale")
 
 
 def _column_scale(forward, transpose, like, probes=4, seed=0):

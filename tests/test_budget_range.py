@@ -35,7 +35,7 @@ def plans(draw):
     options = {
         "max_templates": draw(st.integers(1, 8)),
         "share": draw(st.sampled_from(["wavg", "emb", "avg"])),
-        "upsample": draw(st.sampled_from(["repeat", "inter", "mask", "wavg"])),
+        "upsample": draw(st.sampled_from(["repeat", "inter", "mask", "scale", "wavg"])),
         "placement": draw(st.sampled_from(["auto", "consecutive", "sliding", "rows"])),
     }
     budget = draw(st.integers(1, unshared + 10 * full + 100))

@@ -101,7 +101,7 @@ def test_repeat_tiles_the_group_slice():
     widths=st.lists(st.integers(1, 40), min_size=1, max_size=4),
     budget=st.integers(1, 3000),
     groups=st.sampled_from(["auto", "single", "type", "shape", 2]),
-    upsample=st.sampled_from(["repeat", "inter", "mask", "wavg"]),
+    upsample=st.sampled_from(["repeat", "inter", "mask", "scale", "wavg"]),
     templates=st.sampled_from(["auto", "fit", "fewest"]),
     embedding=st.booleans(),
 )

@@ -297,12 +297,18 @@ def test_user_layers_join_through_the_sharing_protocol(tmp_path):
         keras_ssn.register_shared_layer(Scaled)
 
 
+# TensorFlow takes minutes to compile the train steps of the two networks
+# below with XLA; the smaller models above check XLA on TensorFlow, and
+# `benchmarks/compatibility.py` checks these families under XLA.
+XLA_UNLESS_TENSORFLOW = {"jit_compile": keras.backend.backend() != "tensorflow"}
+
+
 def test_a_keras_application(tmp_path):
     """One application in the suite (MobileNet, smaller than MobileNetV2);
     `benchmarks/compatibility.py` runs the rest."""
     model = keras.applications.MobileNet(
         weights=None, input_shape=(32, 32, 3), classes=5, alpha=0.25)
-    small = assert_converts(model, 0.1, tmp_path)
+    small = assert_converts(model, 0.1, tmp_path, **XLA_UNLESS_TENSORFLOW)
     # 15 convolutions (the 1x1 classifier included) and 13 depthwise kernels.
     assert len(small.sharing_plan.weights) == 28
 
@@ -327,13 +333,13 @@ def test_a_keras_hub_backbone(tmp_path):
 def test_a_keras_cv_backbone(tmp_path):
     keras_cv = pytest.importorskip("keras_cv")
     # Two stacks of two blocks: one block per stack repeats a layer name
-    # (a keras_cv defect), and each stack more adds a minute of XLA
-    # compilation; `benchmarks/compatibility.py` runs every keras_cv backbone.
+    # (a keras_cv defect); `benchmarks/compatibility.py` runs every keras_cv
+    # backbone.
     backbone = keras_cv.models.ResNetV2Backbone(
         stackwise_filters=[8, 16], stackwise_blocks=[2, 2], stackwise_strides=[1, 2],
         include_rescaling=False, input_shape=(16, 16, 3))
     convolutions = [l for l in backbone._flatten_layers() if isinstance(l, keras.layers.Conv2D)]
-    small = assert_converts(backbone, 0.1, tmp_path)
+    small = assert_converts(backbone, 0.1, tmp_path, **XLA_UNLESS_TENSORFLOW)
     assert len(small.sharing_plan.weights) == len(convolutions) == 15
     assert type(keras_ssn.materialize(small)) is type(backbone)
 

@@ -16,7 +16,7 @@ from keras_ssn.plan import SharedWeight
 from keras_ssn.planner import plan_sharing
 
 SHARES = ["wavg", "emb", "avg"]
-UPSAMPLES = ["inter", "repeat", "mask", "wavg"]
+UPSAMPLES = ["inter", "repeat", "mask", "scale", "wavg"]
 # Low budgets upsample, so every upsample method matters there; high budgets
 # only combine, so only the share method does. A layer either combines or
 # upsamples, so each share method meets one upsample method at low budgets.
@@ -122,6 +122,18 @@ def test_mask_multiplies_each_copy_of_the_slice(budget, copies, run):
     expected = np.resize(bank, 2048) * np.repeat(mask, run * spec.size)[:2048]
     np.testing.assert_allclose(
         to_numpy(layer.kernel).reshape(-1), spec.scale * expected, rtol=1e-6)
+
+
+def test_scale_multiplies_the_whole_tiling_by_one_value():
+    small = keras_ssn.convert(one_layer_model(), 100, upsample="scale", seed=0)
+    layer = small.layers[0]
+    spec = layer.sharing["kernel"]
+    assert layer.coefficients["kernel"].shape == (1,) and spec.size == 99
+    assert layer.coefficients["kernel"].path.endswith("upsample_scale")
+    layer.coefficients["kernel"].assign([1.5])
+    bank = to_numpy(small.bank.vector())
+    np.testing.assert_allclose(
+        to_numpy(layer.kernel).reshape(-1), spec.scale * 1.5 * np.resize(bank, 2048), rtol=1e-6)
 
 
 def test_wavg_upsampling_mixes_the_two_halves_of_the_slice():
