@@ -28,7 +28,7 @@ def vectors(model):
 
 def test_a_decoder_llm_that_clone_model_cannot_copy(tmp_path):
     backbone = keras_hub.models.LlamaBackbone(
-        vocabulary_size=10, num_layers=2, num_query_heads=4, num_key_value_heads=2,
+        vocabulary_size=10, num_layers=1, num_query_heads=4, num_key_value_heads=2,
         hidden_dim=8, intermediate_dim=16)
     with pytest.raises(AttributeError, match="rope_scaling_factor"):
         keras.models.clone_model(backbone)  # Keras's own limit, not keras_ssn's
@@ -41,9 +41,9 @@ def test_a_decoder_llm_that_clone_model_cannot_copy(tmp_path):
     small = result["model"]
     assert type(small).__name__ == "SharedLlamaBackbone"
     assert isinstance(small, keras_hub.models.LlamaBackbone)
-    # Four attention projections and three feedforward kernels per layer, and
-    # the untied embedding's two tables.
-    assert len(small.sharing_plan.weights) == 2 * 7 + 2
+    # Four attention projections and three feedforward kernels in its one
+    # layer, and the untied embedding's two tables.
+    assert len(small.sharing_plan.weights) == 7 + 2
     assert "token_embedding/reverse_embeddings" in small.sharing_plan.weights
     # LlamaLayerNorm has no shared variant; its scale is a vector, kept
     # without a warning.
@@ -54,22 +54,21 @@ def test_a_decoder_llm_that_clone_model_cannot_copy(tmp_path):
 
 def test_mixture_of_experts_kernels_are_shared(tmp_path):
     backbone = keras_hub.models.MixtralBackbone(
-        vocabulary_size=10, num_layers=2, num_query_heads=4, num_key_value_heads=2,
+        vocabulary_size=10, num_layers=1, num_query_heads=4, num_key_value_heads=2,
         hidden_dim=8, intermediate_dim=16, num_experts=4, top_k=2, sliding_window=2)
     result = check_conversion(backbone, 0.5, str(tmp_path), inputs=tokens())
     small = result["model"]
     plan = small.sharing_plan
-    experts = "transformer_layer_1/_sparse_moe_block/expert_bank"
+    experts = "transformer_layer_0/_sparse_moe_block/expert_bank"
     for name in ("gate", "intermediate", "output"):
         assert plan.weights[f"{experts}/expert_feedforward_{name}_dense"].shape[0] == 4
-    # What the model keeps is its normalization scales (40), so the smallest
-    # budget is theirs plus the bank the plan needs: 56 of 3,720 parameters
-    # (with the expert kernels and the untied output table kept, 3,200).
-    assert plan.unshared_params == vectors(backbone) == 40
+    # What the model keeps is its normalization scales (24), so the smallest
+    # budget is theirs plus the bank the plan needs: 40 of 1,944 parameters.
+    assert plan.unshared_params == vectors(backbone) == 24
     with pytest.raises(keras_ssn.BudgetError) as error:
         keras_ssn.convert(backbone, vectors(backbone) + 1)
-    assert keras_ssn.count_trainable(backbone) == 3720
-    assert error.value.smallest == 56
+    assert keras_ssn.count_trainable(backbone) == 1944
+    assert error.value.smallest == 40
 
 
 def test_an_encoder_decoder_with_dict_inputs_and_outputs(tmp_path):
@@ -91,7 +90,7 @@ def test_an_encoder_decoder_with_dict_inputs_and_outputs(tmp_path):
 
 def test_a_vision_transformer(tmp_path):
     backbone = keras_hub.models.ViTBackbone(
-        image_shape=(16, 16, 3), patch_size=(4, 4), num_layers=2, num_heads=2,
+        image_shape=(16, 16, 3), patch_size=(4, 4), num_layers=1, num_heads=2,
         hidden_dim=8, mlp_dim=16)
     with pytest.raises(keras_ssn.BudgetError) as error:
         keras_ssn.convert(backbone, 0.1)
