@@ -38,7 +38,7 @@ plus the reference model itself (`plain`). Each run records the target
 count, the count the method reached, the metric and the seconds it took.
 
     python -m benchmarks.accuracy [--tasks mnist1d_cnn ...] [--budgets 0.01 0.1 0.5 4]
-        [--seeds 0 1 2] [--quick | --epochs N] [--methods plain ssn ...]
+        [--seeds 0 1 2] [--quick | --epochs N] [--learning-rate LR] [--methods plain ssn ...]
         [--out accuracy.json] [--plots docs/plots]
     python -m benchmarks.accuracy --combine a.json b.json [--plots docs/plots]
 """
@@ -178,8 +178,10 @@ def run(task, data, method, budget, seed, epochs, **train_options):
 
 
 def run_task(task, budgets, seeds, epochs, methods=("plain",) + METHODS,
-             log=functools.partial(print, flush=True)):
+             log=functools.partial(print, flush=True), **train_options):
     """The given methods (the reference model as `"plain"`) of one task.
+
+    `train_options` go to `task.train` (`learning_rate=`, for example).
 
     Returns:
         The list of records, one per run.
@@ -190,8 +192,9 @@ def run_task(task, budgets, seeds, epochs, methods=("plain",) + METHODS,
     plan += [(m, b) for b in budgets for m in ALL_METHODS if m in methods]
     for method, budget in plan:
         for seed in seeds:
-            record = run(task, data, method, budget, seed, epochs)
+            record = run(task, data, method, budget, seed, epochs, **train_options)
             if record is not None:
+                record.update(train_options)
                 records.append(record)
                 log(json.dumps(record))
     return records
@@ -303,6 +306,9 @@ def main(argv=None):
                         help="training epochs of every task, instead of its own count")
     parser.add_argument("--methods", nargs="+", default=["plain", *METHODS],
                         choices=["plain", *ALL_METHODS])
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="Adam's learning rate for every run, instead of the task's own "
+                             "(recorded as `learning_rate` in each record)")
     parser.add_argument("--out", default="accuracy.json")
     parser.add_argument("--plots", default=None, help="folder for one PNG per task")
     parser.add_argument("--combine", nargs="+", default=None, metavar="JSON",
@@ -317,7 +323,8 @@ def main(argv=None):
     for name in args.tasks:
         task = TASKS[name]
         epochs = args.epochs or (task.quick_epochs if args.quick else task.epochs)
-        records = run_task(task, args.budgets, args.seeds, epochs, args.methods)
+        options = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
+        records = run_task(task, args.budgets, args.seeds, epochs, args.methods, **options)
         results["tasks"][name] = {"epochs": epochs, "runs": records}
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
