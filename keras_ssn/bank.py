@@ -93,7 +93,7 @@ class WeightBank(keras.layers.Layer):
     and `vector()` joins them:
 
     - By default one variable, `entries`.
-    - Cut into `pieces` (sizes given by `keras_ssn.engine.bank_pieces`):
+    - Cut into `pieces` (sizes given by `keras_ssn.bank_cuts.bank_pieces`):
       variables `piece_0`, `piece_1`, ..., cut where the layers' reading
       cuts the bank, so that a layer whose templates are one piece reads
       that variable itself (no copy out of the bank) and its gradient is

@@ -15,7 +15,7 @@ from keras_ssn.budget import BudgetError
 from keras_ssn.budget import resolve_budget
 from keras_ssn.copying import copy_model
 from keras_ssn.copying import is_subclassed
-from keras_ssn.engine import bank_pieces
+from keras_ssn.bank_cuts import bank_pieces
 from keras_ssn.functional_subclasses import make_shared
 from keras_ssn.layer_paths import count_trainable
 from keras_ssn.layer_paths import walk_layers

@@ -193,7 +193,7 @@ class WeightSpec:
         templates (`"combine"` mode) reads each as a window of its own, so
         its spans start and stop where its templates do (a bank cut there
         holds each template in whole pieces; see
-        `keras_ssn.engine.bank_pieces`). Sorted; a read that wraps around
+        `keras_ssn.bank_cuts.bank_pieces`). Sorted; a read that wraps around
         the slice's end is two stretches.
         """
         if self.mode in (HASHED, LOW_RANK):

@@ -13,8 +13,10 @@ from conftest import sample_input
 
 import keras_ssn
 from benchmarks.architectures import wide_resnet
+from keras_ssn import bank_cuts
 from keras_ssn import engine
 from keras_ssn import generation
+from keras_ssn import reading
 
 PLACEMENTS = ["auto", "consecutive", "sliding", "rows"]
 
@@ -64,7 +66,7 @@ def test_consecutive_groups_are_read_end_to_end_and_sliding_ones_are_not():
         for plan, expected in ((consecutive, True), (sliding, False)):
             (group,) = plan.groups
             specs = [plan.weights[p] for p in group.weights]
-            assert engine.is_end_to_end(specs) is expected
+            assert reading.is_end_to_end(specs) is expected
 
 
 def test_a_bank_is_held_in_the_pieces_its_layers_read():
@@ -74,16 +76,16 @@ def test_a_bank_is_held_in_the_pieces_its_layers_read():
     plan = small.sharing_plan
     windows = [plan.weights[p].read_length for g in plan.groups for p in g.weights]
     assert [piece.shape[0] for piece in small.bank.pieces] == windows
-    assert engine.bank_pieces(plan) == windows
+    assert bank_cuts.bank_pieces(plan) == windows
     # Generated ahead (`rematerialize=False`), rows placement reads its
     # groups' slices whole: one piece, cut by one split. Rematerialized, each
     # layer reads its own rows: a piece per row.
     rows = keras_ssn.convert(MODELS["mlp"](), 1.0, placement="rows", seed=0).sharing_plan
     kept = dataclasses.replace(rows, rematerialize=False)
-    assert engine.bank_pieces(kept) == [kept.bank_size]
+    assert bank_cuts.bank_pieces(kept) == [kept.bank_size]
     rows_read = sorted({(s.start + b, s.start + e) for s in rows.weights.values()
                         for b, e in s.read_spans})
-    assert len(engine.bank_pieces(rows)) >= len(rows_read)
+    assert len(bank_cuts.bank_pieces(rows)) >= len(rows_read)
 
 
 def gradient(function, x):
@@ -129,7 +131,7 @@ def test_windows_read_end_to_end_go_round_the_source(lengths, start, held_in):
 
     def read(x):
         pieces = keras.ops.split(x, cuts) if cuts else [x]
-        return engine.read_end_to_end(pieces, lengths, start)
+        return reading.read_end_to_end(pieces, lengths, start)
 
     def loss(x):
         return sum(keras.ops.sum(w * t) for w, t in zip(read(x), targets))

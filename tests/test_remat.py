@@ -148,11 +148,11 @@ def test_the_step_peak_falls_with_the_budget(budget, options, most):
 @pytest.mark.parametrize("budget, cut_templates", [(0.1, 0), (0.5, 0), (4.0, 2)])
 def test_the_bank_is_cut_where_reads_and_whole_templates_start_and_stop(budget, cut_templates):
     plan = converted(budget, True).sharing_plan
-    edges = set(np.cumsum([0, *keras_ssn.engine.bank_pieces(plan)]).tolist())
+    edges = set(np.cumsum([0, *keras_ssn.bank_cuts.bank_pieces(plan)]).tolist())
     whole = 0
     for group in plan.groups:
         specs = [plan.weights[path] for path in group.weights]
-        readers = keras_ssn.engine._whole_template_readers(specs)
+        readers = keras_ssn.bank_cuts._whole_template_readers(specs)
         for index, spec in enumerate(specs):
             spans = spec.window_spans if index in readers else spec.read_spans
             for begin, end in spans:
@@ -165,9 +165,9 @@ def test_templates_overlapped_by_larger_ones_are_not_cut_out():
     large = WeightSpec(group=0, shape=(8, 8), start=0, size=160, offset=0, templates=2)
     small = WeightSpec(group=0, shape=(4, 4), start=0, size=160, offset=40, templates=2)
     apart = WeightSpec(group=0, shape=(4, 4), start=0, size=160, offset=128, templates=2)
-    assert keras_ssn.engine._whole_template_readers([large, small, apart]) == {0, 2}
+    assert keras_ssn.bank_cuts._whole_template_readers([large, small, apart]) == {0, 2}
     # The small weight's reads (40 to 72) are cut out, not its templates (at 56).
-    assert keras_ssn.engine._read_edges([large, small, apart]) == [
+    assert keras_ssn.bank_cuts._read_edges([large, small, apart]) == [
         0, 64, 64, 128, 40, 72, 128, 144, 144, 160]
 
 
