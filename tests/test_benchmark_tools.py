@@ -2,6 +2,7 @@
 recording training curves."""
 
 import argparse
+import dataclasses
 import inspect
 import json
 
@@ -12,9 +13,11 @@ import pytest
 import keras_ssn
 from benchmarks import ablation
 from benchmarks import curves
+from benchmarks import accuracy
 from benchmarks.accuracy import PAPER_SETTINGS
 from benchmarks.accuracy import combine
 from benchmarks.architectures import cnn1d
+from benchmarks.tasks import TASKS
 from benchmarks.tasks import train_classifier
 
 
@@ -86,3 +89,20 @@ def test_curves_runs_a_method_budget_seed_triple_and_rejects_others(tmp_path):
         curves.parse_run("ssn:0.1")
     with pytest.raises(argparse.ArgumentTypeError, match="integer as seed"):
         curves.parse_run("ssn:0.1:x")
+
+
+def test_a_learning_rate_given_to_the_accuracy_benchmark_reaches_training_and_the_record():
+    received = []
+
+    def train(model, data, epochs, seed, **options):
+        received.append(options)
+        return 0.5
+
+    task = dataclasses.replace(TASKS["mnist1d_cnn"], load=lambda: None, train=train)
+    records = accuracy.run_task(task, [0.1], [0], 1, ["plain", "ssn"], log=lambda line: None,
+                                learning_rate=0.01)
+    assert received == [{"learning_rate": 0.01}] * 2
+    assert [(r["method"], r["learning_rate"]) for r in records] == [
+        ("plain", 0.01), ("ssn", 0.01)]
+    assert accuracy.run_task(task, [0.1], [0], 1, ["plain"], log=lambda line: None)[0].get(
+        "learning_rate") is None
