@@ -245,8 +245,8 @@ class Mask(Upsampling):
     max_values = MAX_MASK_VALUES
 
     def parameter_count(self, weight_size, slice_size):
-        copies = math.ceil(weight_size / slice_size)
-        return math.ceil(copies / self.copies_per_value(weight_size, slice_size))
+        return math.ceil(math.ceil(weight_size / slice_size)
+                         / self.copies_per_value(weight_size, slice_size))
 
     def copies_per_value(self, weight_size, slice_size):
         """How many consecutive copies of the slice one mask value scales."""
