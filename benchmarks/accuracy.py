@@ -25,6 +25,9 @@ reference model's trainable count), trains:
 - `ssn_type`, `ssn_shape`: the defaults with one parameter group per layer
   family (`groups="type"`) or per family and weight shape
   (`groups="shape"`) instead of one group (only with `--methods`);
+- `ssn_search`: `keras_ssn.search_allocation()` picks among its candidate
+  options with 15% of the run's steps spent on the candidates it drops;
+  the winner trains on for the rest of the run (only with `--methods`);
 - `width`: the same architecture with every channel count scaled, the scale
   searched so that the trainable count is the closest the architecture
   allows to the budget (above 1.0 the model is wider, so it also costs more
@@ -62,8 +65,11 @@ METHODS = ("ssn", "width", "hashed", "albert")
 ALL_METHODS = (
     "ssn", "ssn_consecutive", "ssn_fit", "ssn_fewest", "ssn_mask", "ssn_scale",
     "ssn_single", "ssn_paper",
-    "ssn_sliding", "ssn_rows", "ssn_type", "ssn_shape",
+    "ssn_sliding", "ssn_rows", "ssn_type", "ssn_shape", "ssn_search",
 ) + METHODS[1:]
+# The share of a run's steps `ssn_search` spends on the candidates it drops
+# (the paper pretrains for 10-15% of a run).
+SEARCH_SHARE = 0.15
 PAPER_SETTINGS = {"groups": "single", "upsample": "inter", "placement": "consecutive",
                   "templates": "fit"}
 # `convert()` options of the SSN methods other than the defaults, as they
@@ -145,6 +151,8 @@ def build_method(task, method, budget, seed):
     reference = task.build(1.0)
     if method == "plain":
         return reference
+    if method == "ssn_search":
+        return reference  # converted by the search (see `search_and_train`)
     if method in SSN_SETTINGS:
         return keras_ssn.convert(reference, budget, seed=seed, **SSN_SETTINGS[method])
     if method == "hashed":
@@ -171,10 +179,50 @@ def run(task, data, method, budget, seed, epochs, **train_options):
     if model is None:
         return None
     start = time.perf_counter()
-    record["trainable"] = keras_ssn.count_trainable(model)
-    record["metric"] = task.train(model, data, epochs, seed, **train_options)
+    if method == "ssn_search":
+        model, search = search_and_train(task, data, model, budget, seed, epochs,
+                                         **train_options)
+        record["search"] = {"winner": search.name, "options": search.options,
+                            "steps": search.steps, "model_steps": search.model_steps,
+                            "seconds": search.seconds, "trials": search.trials,
+                            "skipped": sorted(search.skipped)}
+        record["trainable"] = keras_ssn.count_trainable(model)
+        record["metric"] = task.evaluate(model, data)
+    else:
+        record["trainable"] = keras_ssn.count_trainable(model)
+        record["metric"] = task.train(model, data, epochs, seed, **train_options)
     record["seconds"] = time.perf_counter() - start
     return record
+
+
+def search_and_train(task, data, reference, budget, seed, epochs, learning_rate=None):
+    """`ssn_search`: the search, then its winner trained for the rest of the run.
+
+    The run is `epochs` of the task's training data; the search spends
+    `SEARCH_SHARE` of its steps on the candidates it drops and holds out the
+    last 10% of one epoch's data to compare them; the winner, already
+    trained `search.model_steps` steps, trains on for the steps left.
+
+    Returns:
+        `(model, search)`.
+    """
+    learning_rate = learning_rate or task.learning_rate
+    x, y = task.training_data(data, epochs, seed)
+    run_steps = len(x) // task.batch_size
+    one_epoch = len(x) // epochs
+    search = keras_ssn.search_allocation(
+        reference, (x[:one_epoch], y[:one_epoch]), budget,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        steps=int(SEARCH_SHARE * run_steps),
+        optimizer=keras.optimizers.Adam(learning_rate), metrics=list(task.metrics),
+        batch_size=task.batch_size, seed=seed, verbose=0,
+    )
+    left = run_steps - search.steps - search.model_steps
+    rows = np.random.default_rng(seed).permutation(len(x))[: left * task.batch_size]
+    keras.utils.set_random_seed(seed)
+    search.model.fit(x[rows], y[rows], batch_size=task.batch_size, epochs=1,
+                     shuffle=False, verbose=0)
+    return search.model, search
 
 
 def run_task(task, budgets, seeds, epochs, methods=("plain",) + METHODS,
