@@ -25,9 +25,9 @@ reference model's trainable count), trains:
 - `ssn_type`, `ssn_shape`: the defaults with one parameter group per layer
   family (`groups="type"`) or per family and weight shape
   (`groups="shape"`) instead of one group (only with `--methods`);
-- `ssn_search`: `keras_ssn.search_allocation()` picks among its candidate
-  options with 15% of the run's steps spent on the candidates it drops;
-  the winner trains on for the rest of the run (only with `--methods`);
+- `ssn_search`: the defaults with the slices sized by
+  `keras_ssn.search_allocation()` on `SEARCH_BATCHES` batches of the
+  training data (only with `--methods`);
 - `width`: the same architecture with every channel count scaled, the scale
   searched so that the trainable count is the closest the architecture
   allows to the budget (above 1.0 the model is wider, so it also costs more
@@ -67,9 +67,8 @@ ALL_METHODS = (
     "ssn_single", "ssn_paper",
     "ssn_sliding", "ssn_rows", "ssn_type", "ssn_shape", "ssn_search",
 ) + METHODS[1:]
-# The share of a run's steps `ssn_search` spends on the candidates it drops
-# (the paper pretrains for 10-15% of a run).
-SEARCH_SHARE = 0.15
+# Batches of the task's batch size `ssn_search` measures sensitivity on.
+SEARCH_BATCHES = 8
 PAPER_SETTINGS = {"groups": "single", "upsample": "inter", "placement": "consecutive",
                   "templates": "fit"}
 # `convert()` options of the SSN methods other than the defaults, as they
@@ -152,13 +151,28 @@ def build_method(task, method, budget, seed):
     if method == "plain":
         return reference
     if method == "ssn_search":
-        return reference  # converted by the search (see `search_and_train`)
+        return searched(task, reference, budget, seed)
     if method in SSN_SETTINGS:
         return keras_ssn.convert(reference, budget, seed=seed, **SSN_SETTINGS[method])
     if method == "hashed":
         return keras_ssn.baselines.hashed(reference, budget, seed=seed) \
             if budget <= 1 else None
     raise ValueError(f"Unknown method {method!r}; expected plain or one of {ALL_METHODS}.")
+
+
+def searched(task, reference, budget, seed):
+    """`ssn_search`: the defaults, slices sized by `search_allocation()`.
+
+    The returned model carries the search's wall time as `search_seconds`.
+    """
+    x, y = task.training_data(task.load(), 1, seed)
+    allocation = keras_ssn.search_allocation(
+        reference, (x, y),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        batches=SEARCH_BATCHES, batch_size=task.batch_size, seed=seed)
+    model = keras_ssn.convert(reference, budget, seed=seed, groups=allocation)
+    model.search_seconds = allocation.seconds
+    return model
 
 
 def run(task, data, method, budget, seed, epochs, **train_options):
@@ -179,50 +193,12 @@ def run(task, data, method, budget, seed, epochs, **train_options):
     if model is None:
         return None
     start = time.perf_counter()
-    if method == "ssn_search":
-        model, search = search_and_train(task, data, model, budget, seed, epochs,
-                                         **train_options)
-        record["search"] = {"winner": search.name, "options": search.options,
-                            "steps": search.steps, "model_steps": search.model_steps,
-                            "seconds": search.seconds, "trials": search.trials,
-                            "skipped": sorted(search.skipped)}
-        record["trainable"] = keras_ssn.count_trainable(model)
-        record["metric"] = task.evaluate(model, data)
-    else:
-        record["trainable"] = keras_ssn.count_trainable(model)
-        record["metric"] = task.train(model, data, epochs, seed, **train_options)
+    record["trainable"] = keras_ssn.count_trainable(model)
+    record["metric"] = task.train(model, data, epochs, seed, **train_options)
     record["seconds"] = time.perf_counter() - start
+    if method == "ssn_search":
+        record["search"] = {"batches": SEARCH_BATCHES, "seconds": model.search_seconds}
     return record
-
-
-def search_and_train(task, data, reference, budget, seed, epochs, learning_rate=None):
-    """`ssn_search`: the search, then its winner trained for the rest of the run.
-
-    The run is `epochs` of the task's training data; the search spends
-    `SEARCH_SHARE` of its steps on the candidates it drops and holds out the
-    last 10% of one epoch's data to compare them; the winner, already
-    trained `search.model_steps` steps, trains on for the steps left.
-
-    Returns:
-        `(model, search)`.
-    """
-    learning_rate = learning_rate or task.learning_rate
-    x, y = task.training_data(data, epochs, seed)
-    run_steps = len(x) // task.batch_size
-    one_epoch = len(x) // epochs
-    search = keras_ssn.search_allocation(
-        reference, (x[:one_epoch], y[:one_epoch]), budget,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        steps=int(SEARCH_SHARE * run_steps),
-        optimizer=keras.optimizers.Adam(learning_rate), metrics=list(task.metrics),
-        batch_size=task.batch_size, seed=seed, verbose=0,
-    )
-    left = run_steps - search.steps - search.model_steps
-    rows = np.random.default_rng(seed).permutation(len(x))[: left * task.batch_size]
-    keras.utils.set_random_seed(seed)
-    search.model.fit(x[rows], y[rows], batch_size=task.batch_size, epochs=1,
-                     shuffle=False, verbose=0)
-    return search.model, search
 
 
 def run_task(task, budgets, seeds, epochs, methods=("plain",) + METHODS,

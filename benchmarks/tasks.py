@@ -53,11 +53,7 @@ class Task:
         training_data: `training_data(data, epochs, seed)` returns the
             `(x, y)` arrays that `train` fits for `epochs` epochs, as one
             pass (for `keras_ssn.learn_groups`).
-        evaluate: `evaluate(model, data)` returns the metric of a trained,
-            compiled model on the test data.
         batch_size: Examples per train step.
-        learning_rate: Adam's learning rate.
-        metrics: Metrics `train` compiles the model with.
         build_albert: `build_albert(scale)` for the ALBERT-style baseline,
             for tasks that have one.
     """
@@ -71,10 +67,7 @@ class Task:
     epochs: int
     quick_epochs: int
     training_data: Callable
-    evaluate: Callable
     batch_size: int
-    learning_rate: float
-    metrics: tuple = ()
     build_albert: Optional[Callable] = None
 
 
@@ -223,8 +216,7 @@ def classification_task(name, load, build, epochs, quick_epochs):
     """A task trained by `train_classifier` and scored by test accuracy."""
     return Task(
         name=name, load=load, build=build, train=train_classifier,
-        training_data=classifier_training_data, evaluate=evaluate_classifier,
-        batch_size=64, learning_rate=3e-3, metrics=("accuracy",), metric="test accuracy",
+        training_data=classifier_training_data, batch_size=64, metric="test accuracy",
         higher_is_better=True, epochs=epochs, quick_epochs=quick_epochs,
     )
 
@@ -253,9 +245,7 @@ TASKS = {
             VOCABULARY, CHAR_LENGTH, scale=scale),
         train=train_language_model,
         training_data=language_model_training_data,
-        evaluate=evaluate_language_model,
         batch_size=32,
-        learning_rate=2e-3,
         metric="held-out bits/char",
         higher_is_better=False,
         epochs=6,

@@ -6,6 +6,8 @@ budget-sized weight bank.
 """
 
 from keras_ssn import baselines
+from keras_ssn.allocation import Allocation
+from keras_ssn.allocation import search_allocation
 from keras_ssn.bank import BankInitializer
 from keras_ssn.bank import WeightBank
 from keras_ssn.bank_sharding import bank_layouts
@@ -41,8 +43,6 @@ from keras_ssn.layers import SharedSimpleRNNCell
 from keras_ssn.layers import register_shared_layer
 from keras_ssn.layers import shared_variant
 from keras_ssn.learned_groups import learn_groups
-from keras_ssn.search import AllocationSearch
-from keras_ssn.search import search_allocation
 from keras_ssn.functional_subclasses import SharedFunctionalSubclass
 from keras_ssn.models import SharedFunctional
 from keras_ssn.models import SharedModel

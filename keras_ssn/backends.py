@@ -80,3 +80,46 @@ def compiled_linear_map(apply, input_size):
 
     return (tf.function(apply, jit_compile=True, reduce_retracing=True),
             tf.function(transpose, jit_compile=True, reduce_retracing=True))
+
+
+def squared_gradients(model, loss, batches):
+    """Each trainable variable's squared gradient, summed over entries and batches.
+
+    The model runs in training mode through `stateless_call`, so its
+    variables (batch normalization's moving statistics included) stay as
+    they are.
+
+    Args:
+        model: A built Keras model.
+        loss: A callable `loss(y_true, y_pred)` that returns a scalar.
+        batches: Iterable of `(x, y)` batches.
+
+    Returns:
+        A list of floats, one per variable of `model.trainable_variables`.
+    """
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def compute(values, x, y):
+        y_pred, _ = model.stateless_call(values, non_trainable, x, training=True)
+        return loss(y, y_pred)
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        gradient = jax.jit(jax.grad(compute))
+    else:
+        import tensorflow as tf  # only on the TensorFlow backend
+
+        @tf.function(reduce_retracing=True)
+        def gradient(values, x, y):
+            with tf.GradientTape() as tape:
+                tape.watch(values)
+                value = compute(values, x, y)
+            return tape.gradient(value, values)
+
+    totals = [0.0] * len(trainable)
+    for x, y in batches:
+        squares = [keras.ops.sum(keras.ops.square(g)) for g in gradient(trainable, x, y)]
+        totals = [t + float(s) for t, s in zip(totals, squares)]
+    return totals
