@@ -53,18 +53,19 @@ def test_an_allocation_moves_bank_entries_to_the_sensitive_group():
 def test_auto_keeps_a_sensitive_small_family_as_its_own_group():
     model = MODELS["residual_cnn"]()
     paths = [w for w in keras_ssn.convert(model, 0.5, seed=0).sharing_plan.weights]
-    assert paths[-1] == "dense/kernel"
+    classifier = f"{model.layers[-1].name}/kernel"
+    assert paths[-1] == classifier
     # At 10% the classifier's 240 entries would get fewer than 32 bank
     # entries and join the convolutions' group; with this sensitivity
     # its share holds more.
     plain = keras_ssn.convert(model, 0.1, seed=0)
     sensitivity = {p: 1.0 for p in paths}
-    sensitivity["dense/kernel"] = 1000.0
+    sensitivity[classifier] = 1000.0
     searched = keras_ssn.convert(
         model, 0.1, seed=0, groups=keras_ssn.Allocation(sensitivity))
     assert len(plain.sharing_plan.groups) == 1
     assert [g.weights for g in searched.sharing_plan.groups] == [
-        tuple(paths[:-1]), ("dense/kernel",)]
+        tuple(paths[:-1]), (classifier,)]
     assert searched.sharing_plan.groups[1].size >= 32
 
 
