@@ -25,9 +25,6 @@ reference model's trainable count), trains:
 - `ssn_type`, `ssn_shape`: the defaults with one parameter group per layer
   family (`groups="type"`) or per family and weight shape
   (`groups="shape"`) instead of one group (only with `--methods`);
-- `ssn_search`: the defaults with the slices sized by
-  `keras_ssn.search_allocation()` on `SEARCH_BATCHES` batches of the
-  training data (only with `--methods`);
 - `width`: the same architecture with every channel count scaled, the scale
   searched so that the trainable count is the closest the architecture
   allows to the budget (above 1.0 the model is wider, so it also costs more
@@ -65,10 +62,8 @@ METHODS = ("ssn", "width", "hashed", "albert")
 ALL_METHODS = (
     "ssn", "ssn_consecutive", "ssn_fit", "ssn_fewest", "ssn_mask", "ssn_scale",
     "ssn_single", "ssn_paper",
-    "ssn_sliding", "ssn_rows", "ssn_type", "ssn_shape", "ssn_search",
+    "ssn_sliding", "ssn_rows", "ssn_type", "ssn_shape",
 ) + METHODS[1:]
-# Batches of the task's batch size `ssn_search` measures sensitivity on.
-SEARCH_BATCHES = 8
 PAPER_SETTINGS = {"groups": "single", "upsample": "inter", "placement": "consecutive",
                   "templates": "fit"}
 # `convert()` options of the SSN methods other than the defaults, as they
@@ -150,29 +145,12 @@ def build_method(task, method, budget, seed):
     reference = task.build(1.0)
     if method == "plain":
         return reference
-    if method == "ssn_search":
-        return searched(task, reference, budget, seed)
     if method in SSN_SETTINGS:
         return keras_ssn.convert(reference, budget, seed=seed, **SSN_SETTINGS[method])
     if method == "hashed":
         return keras_ssn.baselines.hashed(reference, budget, seed=seed) \
             if budget <= 1 else None
     raise ValueError(f"Unknown method {method!r}; expected plain or one of {ALL_METHODS}.")
-
-
-def searched(task, reference, budget, seed):
-    """`ssn_search`: the defaults, slices sized by `search_allocation()`.
-
-    The returned model carries the search's wall time as `search_seconds`.
-    """
-    x, y = task.training_data(task.load(), 1, seed)
-    allocation = keras_ssn.search_allocation(
-        reference, (x, y),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        batches=SEARCH_BATCHES, batch_size=task.batch_size, seed=seed)
-    model = keras_ssn.convert(reference, budget, seed=seed, groups=allocation)
-    model.search_seconds = allocation.seconds
-    return model
 
 
 def run(task, data, method, budget, seed, epochs, **train_options):
@@ -196,8 +174,6 @@ def run(task, data, method, budget, seed, epochs, **train_options):
     record["trainable"] = keras_ssn.count_trainable(model)
     record["metric"] = task.train(model, data, epochs, seed, **train_options)
     record["seconds"] = time.perf_counter() - start
-    if method == "ssn_search":
-        record["search"] = {"batches": SEARCH_BATCHES, "seconds": model.search_seconds}
     return record
 
 

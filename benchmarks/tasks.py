@@ -53,7 +53,6 @@ class Task:
         training_data: `training_data(data, epochs, seed)` returns the
             `(x, y)` arrays that `train` fits for `epochs` epochs, as one
             pass (for `keras_ssn.learn_groups`).
-        batch_size: Examples per train step.
         build_albert: `build_albert(scale)` for the ALBERT-style baseline,
             for tasks that have one.
     """
@@ -67,7 +66,6 @@ class Task:
     epochs: int
     quick_epochs: int
     training_data: Callable
-    batch_size: int
     build_albert: Optional[Callable] = None
 
 
@@ -170,12 +168,6 @@ def train_classifier(model, data, epochs, seed, batch_size=64, learning_rate=3e-
     if curve is not None:
         curve["loss"] = [float(v) for v in history["loss"]]
         curve["test_accuracy"] = [float(v) for v in history["val_accuracy"]]
-    return evaluate_classifier(model, data)
-
-
-def evaluate_classifier(model, data):
-    """Test accuracy of a model compiled with an accuracy metric."""
-    _, (x_test, y_test) = data
     _, accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
     return float(accuracy)
 
@@ -184,8 +176,10 @@ def train_language_model(model, data, epochs, seed, batch_size=32, learning_rate
     """Adam on random windows of the training text; returns held-out bits/char.
 
     Each epoch is 4,096 random windows (`language_model_training_data`),
-    seen once; see `evaluate_language_model`.
+    seen once. The held-out text is cut into consecutive windows; every
+    character after the first of a window is predicted once.
     """
+    _, test_ids = data
     keras.utils.set_random_seed(seed)
     x_train, y_train = language_model_training_data(data, epochs, seed)
     model.compile(
@@ -194,16 +188,6 @@ def train_language_model(model, data, epochs, seed, batch_size=32, learning_rate
         jit_compile=True,
     )
     model.fit(x_train, y_train, batch_size=batch_size, epochs=1, verbose=0)
-    return evaluate_language_model(model, data)
-
-
-def evaluate_language_model(model, data):
-    """Held-out bits per character of a compiled model.
-
-    The held-out text is cut into consecutive windows; every character after
-    the first of a window is predicted once.
-    """
-    _, test_ids = data
     count = (len(test_ids) - 1) // CHAR_LENGTH
     test = test_ids[: count * CHAR_LENGTH + 1]
     x_test = test[:-1].reshape(count, CHAR_LENGTH)
@@ -216,7 +200,7 @@ def classification_task(name, load, build, epochs, quick_epochs):
     """A task trained by `train_classifier` and scored by test accuracy."""
     return Task(
         name=name, load=load, build=build, train=train_classifier,
-        training_data=classifier_training_data, batch_size=64, metric="test accuracy",
+        training_data=classifier_training_data, metric="test accuracy",
         higher_is_better=True, epochs=epochs, quick_epochs=quick_epochs,
     )
 
@@ -245,7 +229,6 @@ TASKS = {
             VOCABULARY, CHAR_LENGTH, scale=scale),
         train=train_language_model,
         training_data=language_model_training_data,
-        batch_size=32,
         metric="held-out bits/char",
         higher_is_better=False,
         epochs=6,

@@ -6,8 +6,6 @@ budget-sized weight bank.
 """
 
 from keras_ssn import baselines
-from keras_ssn.allocation import Allocation
-from keras_ssn.allocation import search_allocation
 from keras_ssn.bank import BankInitializer
 from keras_ssn.bank import WeightBank
 from keras_ssn.bank_sharding import bank_layouts

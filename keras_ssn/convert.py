@@ -98,13 +98,10 @@ def convert(
             `"single"` (one group), `"type"` (one group per family),
             `"shape"`, an `int` number of random groups (drawn from `seed`,
             or from 0 without one, so the same call gives the same groups),
-            a dict mapping
+            or a dict mapping
             every shareable weight (by its path, `"<layer path>/<weight
-            name>"`, or its layer's path) to a group id, or a
-            `keras_ssn.Allocation` (from `search_allocation()`): its
-            grouping, with slices sized by each weight's sensitivity.
-            Otherwise groups get bank slices in proportion to their
-            layers' full-size weights.
+            name>"`, or its layer's path) to a group id. Groups get bank
+            slices in proportion to their layers' full-size weights.
         share: How a layer combines several templates: `"wavg"` (learned
             coefficients per layer), `"emb"` (a learned embedding per layer,
             turned into coefficients by a linear map shared in its group) or

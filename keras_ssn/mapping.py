@@ -1,12 +1,4 @@
-"""Parameter mapping: which shared weights form a parameter group.
-
-Also how much of the bank each group gets: in proportion to its weights'
-entries, or, with the loss's sensitivity to each weight
-(`keras_ssn.search_allocation`), to its entries times the square root of
-its sensitivity per entry (`slice_weights`).
-"""
-
-import math
+"""Parameter mapping: which shared weights form a parameter group."""
 
 import numpy as np
 
@@ -15,46 +7,6 @@ STRATEGIES = ("auto", "single", "type", "shape")
 # The fewest bank entries a layer family gets as a group of its own under
 # `groups="auto"` (see `AutoGrouping`).
 MIN_GROUP_ENTRIES = 32
-
-# The least sensitivity per entry a group is given, as a fraction of the
-# model's mean (see `slice_weights`): a group the loss barely reacts to at
-# the start of training still gets a slice it can learn from.
-SENSITIVITY_FLOOR = 0.01
-
-
-def slice_weights(members, sizes, sensitivity=None):
-    """What each group's bank slice is proportional to.
-
-    Without `sensitivity`, a group's entries (the sum of its weights'
-    sizes). With it, a group of `n` entries whose weights' sensitivities
-    add up to `F` gets `n * sqrt(F / n)`: the split of a bank of `S`
-    entries into slices `s_g` that minimises `sum_g F_g * n_g / s_g`, the
-    loss's sensitivity times how many weight entries share each bank entry,
-    under `sum_g s_g = S`. Sensitivity per entry is floored at
-    `SENSITIVITY_FLOOR` times the model's mean.
-
-    Args:
-        members: Positions of each group's weights.
-        sizes: Entries of each weight.
-        sensitivity: Optional sensitivity of each weight (the summed squared
-            gradient of the loss with respect to its entries).
-
-    Returns:
-        One positive integer per group; only their ratios matter.
-    """
-    totals = [sum(sizes[i] for i in member) for member in members]
-    if sensitivity is None:
-        return totals
-    floor = SENSITIVITY_FLOOR * sum(sensitivity) / sum(sizes)
-    weights = [
-        n * math.sqrt(max(sum(sensitivity[i] for i in member) / n, floor))
-        for member, n in zip(members, totals)
-    ]
-    largest = max(weights)
-    if not largest > 0:
-        return totals
-    # Integers, for the exact split of `planner.split_proportionally`.
-    return [max(1, round(w / largest * 2**40)) for w in weights]
 
 
 def assign_groups(paths, families, shapes, groups="auto", seed=None,
@@ -72,28 +24,16 @@ def assign_groups(paths, families, shapes, groups="auto", seed=None,
             the same groups), or a dict mapping weight paths or
             layer paths (all the layer's shared weights) to group ids,
             covering every weight.
-            A `keras_ssn.Allocation` gives its `groups` and each weight's
-            sensitivity, which sizes the groups' slices (`slice_weights`).
         seed: Seed for random groups (`None`: 0).
         layer_paths: Path of the layer of each weight; defaults to `paths`.
 
     Returns:
         A `Grouping`: an `AutoGrouping` for `"auto"`, else a
         `FixedGrouping` of one group id per weight.
-
-    Raises:
-        ValueError: An `Allocation` lacks some weight's sensitivity.
     """
-    sensitivity = None
-    if hasattr(groups, "sensitivity_of"):
-        sensitivity = groups.sensitivity_of(paths)
-        groups = groups.groups
-    sizes = [int(np.prod(shape)) for shape in shapes]
-    if isinstance(groups, str) and groups == "auto":
-        return AutoGrouping(families, sizes, sensitivity)
-    return FixedGrouping(
-        _group_ids(paths, families, shapes, groups, seed, layer_paths), sensitivity
-    )
+    if groups == "auto":
+        return AutoGrouping(families, [int(np.prod(shape)) for shape in shapes])
+    return FixedGrouping(_group_ids(paths, families, shapes, groups, seed, layer_paths))
 
 
 def _group_ids(paths, families, shapes, groups, seed, layer_paths):
@@ -119,21 +59,10 @@ def _group_ids(paths, families, shapes, groups, seed, layer_paths):
 
 
 class FixedGrouping:
-    """One group id per weight, at every budget.
+    """One group id per weight, at every budget."""
 
-    Args:
-        group_ids: Group id of each weight.
-        sensitivity: Optional sensitivity of each weight; see
-            `slice_weights`.
-    """
-
-    def __init__(self, group_ids, sensitivity=None):
+    def __init__(self, group_ids):
         self.group_ids = list(group_ids)
-        self.sensitivity = sensitivity
-
-    def slice_weights(self, members, sizes):
-        """What each group's slice is proportional to; see `slice_weights`."""
-        return slice_weights(members, sizes, self.sensitivity)
 
     def candidates(self, bank_entries):
         """The group ids to try for a bank of about `bank_entries` entries."""
@@ -167,23 +96,17 @@ class AutoGrouping:
     entries), the next smallest family merges too, down to one group, so
     `"auto"` spends every budget one group can.
 
-    With a sensitivity per weight, slices follow `slice_weights`, and a
-    family is starved, and merged, where that share of the bank is below
-    `MIN_GROUP_ENTRIES`.
-
     Args:
         families: Layer family of each weight.
         sizes: Entries of each weight.
-        sensitivity: Optional sensitivity of each weight.
     """
 
     fewest_groups = 1
 
-    def __init__(self, families, sizes, sensitivity=None):
-        self.sensitivity = sensitivity
-        names = sorted(set(families))
-        members = [[i for i, f in enumerate(families) if f == name] for name in names]
-        totals = dict(zip(names, slice_weights(members, sizes, sensitivity)))
+    def __init__(self, families, sizes):
+        totals = {}
+        for family, size in zip(families, sizes):
+            totals[family] = totals.get(family, 0) + size
         self.full_size = sum(totals.values())
         # Smallest first; the largest family absorbs the others.
         self.order = sorted(totals, key=lambda family: (totals[family], family))
@@ -207,10 +130,6 @@ class AutoGrouping:
 
     def every_candidate(self):
         return list(self.levels)
-
-    def slice_weights(self, members, sizes):
-        """What each group's slice is proportional to; see `slice_weights`."""
-        return slice_weights(members, sizes, self.sensitivity)
 
     def describe(self):
         return "groups='auto'"

@@ -41,8 +41,8 @@ def plan_sharing(
     The bank takes whatever the budget leaves after unshared parameters and
     learned generation parameters (coefficients, embeddings, maps, masks), so
     the converted model has exactly `budget` trainable parameters. Groups get
-    bank slices in proportion to the full-size weight count of their layers
-    (or as the grouping's `slice_weights` say). Every bank entry is read by at least one layer.
+    bank slices in proportion to the full-size weight count of their layers.
+    Every bank entry is read by at least one layer.
 
     Args:
         weights: List of `SharedWeight`, one per shared layer.
@@ -85,8 +85,7 @@ def plan_sharing(
         if key not in settlers:
             members = _group_members(group_ids)
             settlers[key] = (members, functools.partial(
-                _settle, weights, members,
-                grouping.slice_weights(members, [w.size for w in weights]),
+                _settle, weights, members, [sum(weights[i].size for i in m) for m in members],
                 max_templates, share, upsample, TEMPLATE_COUNTS[templates],
             ))
         members, settle_members = settlers[key]
@@ -273,21 +272,20 @@ TEMPLATE_COUNTS = {
 }
 
 
-def _settle(weights, members, proportions, max_templates, share, upsample, count,
+def _settle(weights, members, full_sizes, max_templates, share, upsample, count,
             available):
     """Template counts and slice sizes that spend `available` exactly.
 
-    Slices are proportional to `proportions` (one per group; see
-    `mapping.slice_weights`). `count` is a rule of `TEMPLATE_COUNTS`.
+    `count` is a rule of `TEMPLATE_COUNTS`.
     """
-    estimate = split_proportionally(available, proportions)
-    copies = available // sum(w.size for w in weights)
+    estimate = split_proportionally(available, full_sizes)
+    copies = available // sum(full_sizes)
     owner = _group_of(members, len(weights))
     templates = [
         count(w.size, estimate[g], copies, max_templates) for w, g in zip(weights, owner)
     ]
     settle = functools.partial(
-        _settle_templates, weights, members, proportions, available=available,
+        _settle_templates, weights, members, full_sizes, available=available,
         max_templates=max_templates, share=share, upsample=upsample,
     )
     sizes = settle(templates=templates)
@@ -329,7 +327,7 @@ def _check_distinct_columns(weights, owner, templates, sizes, upsample):
 
 
 def _settle_templates(
-    weights, members, proportions, *, templates, available, max_templates, share,
+    weights, members, full_sizes, *, templates, available, max_templates, share,
     upsample,
 ):
     """Finds slice sizes and template counts that fit the budget exactly.
@@ -343,7 +341,7 @@ def _settle_templates(
     Returns:
         The list of group slice sizes.
     """
-    sizes = split_proportionally(available, proportions)
+    sizes = split_proportionally(available, full_sizes)
     for _ in range(_MAX_SETTLE_ROUNDS):
         learned = _generation_total(weights, members, templates, sizes, share, upsample)
         bank = available - learned
@@ -355,7 +353,7 @@ def _settle_templates(
                 f"max_templates (now {max_templates}), or methods that "
                 f"learn fewer (share='avg', upsample='inter' or 'repeat')."
             )
-        settled = split_proportionally(bank, proportions)
+        settled = split_proportionally(bank, full_sizes)
         grown = _add_templates(weights, members, templates, settled, max_templates)
         if not grown and settled == sizes:
             return sizes

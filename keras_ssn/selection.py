@@ -61,15 +61,6 @@ class Candidate:
                 paths[f"{prefix}/{name}"] = (part, owner, name)
         return paths
 
-    def variables(self):
-        """Dict mapping each shared weight's path to the variable that holds it."""
-        return {
-            "/".join(p for p in (self.path, part, name) if p):
-                owned_variable(owner, name, owner_class.attribute_of(name))
-            for part, owner, owner_class in self.parts
-            for name in owner_class.shared_weights
-        }
-
     def shared_weights(self):
         """One `SharedWeight` per weight, with the std its initializer gives."""
         weights = []

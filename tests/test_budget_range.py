@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from keras_ssn import BudgetError
 from keras_ssn.mapping import AutoGrouping
-from keras_ssn.mapping import FixedGrouping
 from keras_ssn.plan import SharedWeight
 from keras_ssn.planner import plan_sharing
 
@@ -25,16 +24,12 @@ def plans(draw):
     anywhere around them."""
     shapes = draw(SHAPES)
     weights = [SharedWeight(f"layer_{i}/kernel", s, 0.1) for i, s in enumerate(shapes)]
-    # Slices by size, or by a sensitivity per weight (`keras_ssn.Allocation`).
-    sensitivity = draw(st.none() | st.lists(
-        st.floats(0, 1e3), min_size=len(weights), max_size=len(weights)))
     if draw(st.booleans()):  # groups="auto": the grouping depends on the budget
         families = [draw(st.sampled_from(["dense", "conv", "embedding"])) for _ in weights]
-        group_ids = AutoGrouping(families, [w.size for w in weights], sensitivity)
+        group_ids = AutoGrouping(families, [w.size for w in weights])
     else:
         group_count = draw(st.integers(1, len(weights)))
-        group_ids = FixedGrouping(
-            [draw(st.integers(0, group_count - 1)) for _ in weights], sensitivity)
+        group_ids = [draw(st.integers(0, group_count - 1)) for _ in weights]
     unshared = draw(st.integers(0, 50))
     full = sum(w.size for w in weights)
     options = {

@@ -22,7 +22,7 @@ def test_docs_build_in_strict_mode(tmp_path):
     for name in ("convert.convert", "materializing.materialize", "summary", "learn_groups",
                  "count_trainable", "baselines.hashed", "checks.check_conversion",
                  "shared_variant", "register_shared_layer", "BudgetError", "clone_model",
-                 "FitWeights", "baselines.low_rank", "search_allocation", "Allocation"):
+                 "FitWeights", "baselines.low_rank"):
         assert f'id="keras_ssn.{name}"' in api, name
 
 
