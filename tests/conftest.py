@@ -92,6 +92,15 @@ MODELS = {
 }
 
 
+# Tests of pure-Python code (plan arithmetic, docs, benchmark bookkeeping)
+# whose outcome cannot depend on the backend run once, on the TensorFlow half
+# of the suite (README's command runs both halves).
+backend_independent = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="backend-independent: the TensorFlow half of the suite runs it",
+)
+
+
 def run_script(path, *args, timeout=600):
     """Runs a Python script of the repository in a fresh process; its last JSON line.
 

@@ -3,7 +3,10 @@
 from benchmarks.accuracy import match_width
 from benchmarks.architectures import char_transformer
 from benchmarks.architectures import cnn1d
+from conftest import backend_independent
 from keras_ssn.layer_paths import count_trainable
+
+pytestmark = backend_independent
 
 
 def test_reduced_width_is_the_closest_count_the_architecture_allows():

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
+from conftest import backend_independent
 from conftest import read_positions
 from hypothesis import strategies as st
 
@@ -12,6 +13,8 @@ from keras_ssn import BudgetError
 from keras_ssn.mapping import AutoGrouping
 from keras_ssn.plan import SharedWeight
 from keras_ssn.planner import plan_sharing
+
+pytestmark = backend_independent
 
 SHAPES = st.lists(
     st.tuples(st.integers(1, 24), st.integers(1, 24)), min_size=1, max_size=6

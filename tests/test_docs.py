@@ -7,10 +7,12 @@ import subprocess
 import sys
 
 import pytest
+from conftest import backend_independent
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+@backend_independent
 def test_docs_build_in_strict_mode(tmp_path):
     pytest.importorskip("mkdocstrings")
     result = subprocess.run(
