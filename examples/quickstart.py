@@ -2,8 +2,9 @@
 
 MNIST-1D (https://github.com/greydanus/mnist1d) is generated on the spot by
 the `mnist1d` package, so this runs offline. The script shows how the small
-model shares its bank, trains both models (a header and a progress line per epoch), prints their
-trainable parameter counts, test accuracy and seconds per epoch, then saves
+model shares its bank, trains both models (a header and a progress line per
+epoch), prints their trainable parameter counts, test accuracy and seconds per
+epoch, then saves
 the small model, reloads it and materializes it. It writes the converted
 model, the materialized one and a picture of the sharing into `--out`.
 
