@@ -189,11 +189,16 @@ class SharedWeight:
         path: Path of the weight: its layer's path, then its name.
         shape: Shape of the weight.
         stddev: Standard deviation the layer's initializer gives it.
+        lookup: Whether the weight is a lookup table (an embedding), whose
+            rows are read whole by index: its columns are the dimensions of
+            one vector, not output units (see
+            `SharedWeightMixin.lookup_tables`).
     """
 
     path: str
     shape: tuple
     stddev: float
+    lookup: bool = False
 
     @property
     def size(self):

@@ -156,7 +156,8 @@ def _budget_error(budget, grouping, first_fitting, weights, unshared_params,
                 "count toward every budget; excluding fewer layers lowers "
                 "the minimum. A group's slice must also hold at least as "
                 "many entries as a weight it upsamples has output units "
-                "(upsample='repeat', 'mask' or 'scale'; 2 for 'inter'), or some "
+                "(upsample='repeat', 'mask' or 'scale'; 2 for 'inter'; "
+                "embedding tables aside), or some "
                 "output units would be copies of each other and never "
                 "learn apart; upsample='wavg' has no such minimum."
             ),
@@ -313,10 +314,11 @@ def _check_distinct_columns(weights, owner, templates, sizes, upsample):
 
     See `Upsampling.repeats_columns`: a slice smaller than a weight's
     columns (`"repeat"`, `"mask"`) or its template's (`"inter"`) makes some
-    output units copies of each other, and those never learn apart.
+    output units copies of each other, and those never learn apart. Lookup
+    tables are exempt: their columns are the dimensions of one vector.
     """
     for weight, g, k in zip(weights, owner, templates):
-        if not is_upsampled(weight, k, sizes[g]):
+        if weight.lookup or not is_upsampled(weight, k, sizes[g]):
             continue
         rows, cols = math.prod(weight.shape[:-1]), weight.shape[-1]
         if upsampling(upsample).repeats_columns(rows, cols, sizes[g]):

@@ -72,7 +72,10 @@ class Candidate:
                 stddev = initial_stddev(
                     owner_class.initializer_of(owner, name), shape, variable
                 )
-                weights.append(SharedWeight(f"{prefix}/{name}", shape, stddev))
+                weights.append(SharedWeight(
+                    f"{prefix}/{name}", shape, stddev,
+                    lookup=name in owner_class.lookup_tables,
+                ))
         return weights
 
     def size(self):

@@ -108,8 +108,8 @@ def test_repeat_tiles_the_group_slice():
 def test_no_converted_weight_has_equal_output_units(widths, budget, groups, upsample,
                                                     templates, embedding):
     """Whatever the model, budget and options, a converted model's generated
-    weights (drawn at random) have pairwise different output units, or the
-    budget is refused."""
+    kernels (drawn at random) have pairwise different output units, or the
+    budget is refused. (An embedding's table is a lookup; see below.)"""
     if embedding:
         inputs = keras.Input((6,), dtype="int32")
         x = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(30, 12)(inputs))
@@ -127,7 +127,26 @@ def test_no_converted_weight_has_equal_output_units(widths, budget, groups, upsa
     except keras_ssn.BudgetError:
         return
     for layer in small.layers:
-        for name in ("kernel", "embeddings"):
-            if hasattr(layer, name) and getattr(layer, name).shape[-1] > 1:
-                weight = keras.ops.convert_to_numpy(getattr(layer, name))
-                assert distinct_columns(weight) == weight.shape[-1], (layer.name, name)
+        if hasattr(layer, "kernel") and layer.kernel.shape[-1] > 1:
+            kernel = keras.ops.convert_to_numpy(layer.kernel)
+            assert distinct_columns(kernel) == kernel.shape[-1], layer.name
+
+
+def test_a_lookup_table_may_tile_a_slice_narrower_than_its_rows():
+    """An embedding's columns are the dimensions of one token's vector, not
+    output units: its group may hold fewer entries than a row (46 for 64
+    dimensions here), where a dense kernel's may not."""
+    inputs = keras.Input((6,), dtype="int32")
+    x = keras.layers.Embedding(96, 64, name="embedding")(inputs)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    for i in range(4):
+        x = keras.layers.Dense(64, name=f"hidden_{i}")(x)
+    model = keras.Model(inputs, keras.layers.Dense(10, name="head")(x))
+    small = keras_ssn.convert(model, 440, groups="type", seed=0)
+    sizes = {g.weights[0]: g.size for g in small.sharing_plan.groups}
+    assert sizes == {"embedding/embeddings": 47, "hidden_0/kernel": 127}
+    table = keras.ops.convert_to_numpy(small.get_layer("embedding").embeddings)
+    assert distinct_columns(table) == 47  # column j + 47 repeats column j
+    for name in ("hidden_0", "hidden_3", "head"):
+        kernel = keras.ops.convert_to_numpy(small.get_layer(name).kernel)
+        assert distinct_columns(kernel) == kernel.shape[-1], name

@@ -45,6 +45,11 @@ class SharedWeightMixin:
     # The attribute through which the base class reads each weight, when
     # not the weight's name (see `shared_variant`).
     weight_attributes = {}
+    # The shared weights that are lookup tables, read a whole row at a time
+    # by index (an embedding's table). Their columns are the dimensions of
+    # one vector, which the next layer mixes, rather than output units, so
+    # the planner lets them tile a slice narrower than a row.
+    lookup_tables = ()
 
     def __init__(self, *args, sharing=None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -12,6 +12,7 @@ from keras_ssn.layers.variants import generated_weight_property
 from keras_ssn.layers.variants import shared_variant
 
 SharedEmbedding = shared_variant(keras.layers.Embedding, ("embeddings",))
+SharedEmbedding.lookup_tables = ("embeddings",)
 # Some layers that hold an `Embedding` read its private `_embeddings` (the
 # variable behind Keras's `embeddings` property; keras_hub's SAM3 geometry
 # encoder does): it is the generated table too.
@@ -22,7 +23,9 @@ def reversible_variants(base_class, package="keras_ssn", module=None):
     """The tied and untied shared variants of a `ReversibleEmbedding` class.
 
     The tied variant is the one to register; its `variant_for(layer)` gives
-    the untied one for a layer with `tie_weights=False`.
+    the untied one for a layer with `tie_weights=False`. The untied
+    variant's `embeddings` is a lookup table only; the tied variant's is
+    also the output projection, whose rows are output units.
 
     Args:
         base_class: Keras's or `keras_hub`'s `ReversibleEmbedding`.
@@ -38,6 +41,7 @@ def reversible_variants(base_class, package="keras_ssn", module=None):
         attribute_prefixes={"reverse_embeddings": "embeddings"},
         name=f"SharedUntied{base_class.__name__}",
     )
+    untied.lookup_tables = ("embeddings",)
     for variant in (tied, untied):
         variant.variant_for = classmethod(
             lambda cls, layer: tied if getattr(layer, "tie_weights", True) else untied)

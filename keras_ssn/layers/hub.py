@@ -40,6 +40,7 @@ SharedPositionEmbedding = shared_variant(
     attribute_prefixes={"embeddings": ""},
 )
 SharedPositionEmbedding.__module__ = __name__
+SharedPositionEmbedding.lookup_tables = ("embeddings",)
 register_shared_layer(SharedPositionEmbedding, family="embedding")
 
 _GATE = "expert_feedforward_gate_dense"
