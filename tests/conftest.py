@@ -5,13 +5,15 @@ import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# The suite compiles hundreds of small XLA programs (JAX compiles every eager
-# op) and runs each a few times, so LLVM's optimizations of the generated CPU
-# code cost more time than they save. The figures the tests assert from XLA
+# On JAX the suite compiles hundreds of small XLA programs (every eager op)
+# and runs each a few times, so LLVM's optimizations of the generated CPU code
+# cost more time than they save. The figures the tests assert from XLA
 # (`cost_analysis()`, `memory_analysis()`) come from the HLO module and its
 # buffer assignment, which this flag does not change. Subprocesses that the
-# tests start inherit it.
-os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+# tests start inherit it. (TensorFlow compiles a few train steps and runs
+# them more: its half is slower without the optimizations.)
+if os.environ.get("KERAS_BACKEND") == "jax":
+    os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
