@@ -103,7 +103,10 @@ MODELS = {
 
 # Tests of pure-Python code (plan arithmetic, docs, benchmark bookkeeping)
 # whose outcome cannot depend on the backend run once, on the TensorFlow half
-# of the suite (README's command runs both halves).
+# of the suite (README's command runs both halves). So do property tests of
+# the planner that look at its plans through the generated weights: the
+# generation itself is tested on both halves, and on JAX every example's new
+# shapes would compile every op again.
 backend_independent = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
     reason="backend-independent: the TensorFlow half of the suite runs it",

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import MODELS
+from conftest import backend_independent
 from conftest import mlp
 from conftest import residual_cnn
 
@@ -24,6 +25,7 @@ def bank_coverage(plan):
 
 # 1.5%: at 1% the MLP's bank (114 entries) is smaller than its first layer's
 # 256 output units, which tiling would make copies of each other.
+@backend_independent  # plan arithmetic
 @pytest.mark.parametrize("fraction", [0.015, 0.1, 0.5, 2.0, 4.0])
 def test_fractional_budget_is_exact(model_name, fraction):
     model = MODELS[model_name]()
@@ -35,6 +37,7 @@ def test_fractional_budget_is_exact(model_name, fraction):
     assert all(bank_coverage(small.sharing_plan))
 
 
+@backend_independent  # plan arithmetic
 def test_odd_integer_budgets_are_exact():
     model = residual_cnn()
     original = keras_ssn.count_trainable(model)
@@ -82,6 +85,7 @@ def test_low_budget_upsamples_and_high_budget_combines():
     assert high.coefficient_params == sum(s.templates for s in high.weights.values())
 
 
+@backend_independent  # plan arithmetic
 @pytest.mark.parametrize("groups", ["auto", "type"])
 def test_smallest_budget_is_feasible_and_named_when_too_small(groups):
     model = residual_cnn()
@@ -105,6 +109,7 @@ def test_smallest_budget_is_feasible_and_named_when_too_small(groups):
     assert info.value.smallest == smallest
 
 
+@backend_independent  # plan arithmetic
 def test_budget_above_what_templates_can_read_names_the_largest():
     model = mlp()
     with pytest.raises(keras_ssn.BudgetError, match=r"^budget=20.0 \(") as info:
@@ -126,6 +131,7 @@ def three_dense():
     ])
 
 
+@backend_independent  # plan arithmetic
 @pytest.mark.parametrize("options", [
     {"groups": {"a": 0, "b": 0, "c": 1}, "max_templates": 2},
     {"groups": {"a": 0, "b": 1, "c": 2}, "max_templates": 8},
@@ -184,6 +190,7 @@ def test_generated_weights_start_with_the_layers_own_scale():
             assert 0.6 < np.std(generated) / expected < 1.4
 
 
+@backend_independent  # plan arithmetic
 @pytest.mark.parametrize("upsample", ["wavg", "mask"])
 def test_auto_groups_spend_every_budget_one_group_can(upsample):
     """Where a family's own group would cost more learned parameters than the

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 from conftest import MODELS
+from conftest import backend_independent
 from conftest import sample_input
 
 import keras_ssn
@@ -96,6 +97,7 @@ def test_repeat_tiles_the_group_slice():
     np.testing.assert_allclose(kernel, spec.scale * np.resize(bank, 256), rtol=1e-6)
 
 
+@backend_independent
 @settings(max_examples=30, deadline=None)
 @given(
     widths=st.lists(st.integers(1, 40), min_size=1, max_size=4),
