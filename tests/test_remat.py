@@ -26,7 +26,8 @@ def loss_and_gradients(model, x, y):
             with keras.StatelessScope(state_mapping=mapping):
                 return loss_fn(y, model(x))
 
-        loss, grads = jax.value_and_grad(loss_of)([v.value for v in variables])
+        # Compiled as one program, as a train step is (and not op by op).
+        loss, grads = jax.jit(jax.value_and_grad(loss_of))([v.value for v in variables])
     else:
         import tensorflow as tf
 
