@@ -626,17 +626,17 @@ _QWEN = {
 }
 
 # Entries that share most of their configuration with another class's.
-_MIXTURE = {
+_MISTRAL = {
     "vocabulary_size": 10,
     "num_layers": 2,
     "num_query_heads": 8,
     "num_key_value_heads": 4,
     "hidden_dim": 16,
     "intermediate_dim": 8,
-    "num_experts": 2,
-    "top_k": 2,
     "sliding_window": 2,
 }
+
+_MIXTURE = {**_MISTRAL, "num_experts": 2, "top_k": 2}
 
 _QWEN_MOE = {
     "vocabulary_size": 20,
@@ -978,15 +978,7 @@ HUB_BACKBONES = {
         "layerwise_patch_sizes": [7, 3],
         "layerwise_strides": [4, 2],
     },
-    "MistralBackbone": {
-        "vocabulary_size": 10,
-        "num_layers": 2,
-        "num_query_heads": 8,
-        "num_key_value_heads": 4,
-        "hidden_dim": 16,
-        "intermediate_dim": 8,
-        "sliding_window": 2,
-    },
+    "MistralBackbone": _MISTRAL,
     "MixtralBackbone": _MIXTURE,
     # Test: MobileNetV3-small-like stack, 1024 output filters, 288 last;
     # output filters shrunk to 64 and last layer to 48.
