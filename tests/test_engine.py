@@ -103,7 +103,7 @@ def gradient(function, x):
     if keras.backend.backend() == "jax":
         import jax
 
-        return jax.jit(jax.grad(function))(x)  # one compilation, not one per op
+        return compiled(jax.grad(function))(x)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 

@@ -136,7 +136,7 @@ def test_no_converted_weight_has_equal_output_units(widths, budget, groups, upsa
 
 def test_a_lookup_table_may_tile_a_slice_narrower_than_its_rows():
     """An embedding's columns are the dimensions of one token's vector, not
-    output units: its group may hold fewer entries than a row (46 for 64
+    output units: its group may hold fewer entries than a row (47 for 64
     dimensions here), where a dense kernel's may not."""
     inputs = keras.Input((6,), dtype="int32")
     x = keras.layers.Embedding(96, 64, name="embedding")(inputs)
