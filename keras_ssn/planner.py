@@ -22,6 +22,11 @@ from keras_ssn.plan import SharingPlan
 
 _MAX_SETTLE_ROUNDS = 1000
 _MAX_FIT_ROUNDS = 8
+# The upsampling methods an option tries, in order, for each grouping
+# candidate. `"auto"` prefers the masks, which train further than the bare
+# tiling wherever the budget pays for them (`docs/results.md`), and falls
+# back to the tiling, which costs no parameters, where it does not.
+UPSAMPLE_CHOICES = {"auto": ("mask", "repeat")}
 
 
 def plan_sharing(
@@ -32,7 +37,7 @@ def plan_sharing(
     templates="auto",
     max_templates=8,
     share="wavg",
-    upsample="repeat",
+    upsample="auto",
     placement="auto",
     unshared_layers=(),
 ):
@@ -58,7 +63,9 @@ def plan_sharing(
             entry of its slice.
         max_templates: Largest number of templates one layer may combine.
         share: Template combination method.
-        upsample: Upsampling method.
+        upsample: Upsampling method, or `"auto"`: for each grouping
+            candidate in turn, the first of `UPSAMPLE_CHOICES["auto"]`
+            (`"mask"`, then `"repeat"`) that spends the budget.
         placement: `"consecutive"` (each layer reads on from where the
             previous one stopped, wrapping around the slice), `"sliding"`
             (read windows spread evenly over the slice, so every entry is
@@ -79,14 +86,14 @@ def plan_sharing(
         grouping = FixedGrouping(grouping)
     settlers = {}
 
-    def settle(group_ids, candidate):
+    def settle(group_ids, method, candidate):
         """Template counts and slice sizes that spend `candidate`, or `None`."""
-        key = tuple(group_ids)
+        key = (tuple(group_ids), method)
         if key not in settlers:
             members = _group_members(group_ids)
             settlers[key] = (members, functools.partial(
                 _settle, weights, members, [sum(weights[i].size for i in m) for m in members],
-                max_templates, share, upsample, TEMPLATE_COUNTS[templates],
+                max_templates, share, method, TEMPLATE_COUNTS[templates],
             ))
         members, settle_members = settlers[key]
         available = candidate - unshared_params
@@ -99,9 +106,10 @@ def plan_sharing(
 
     def first_fitting(candidate):
         for group_ids in grouping.candidates(candidate - unshared_params):
-            result = settle(group_ids, candidate)
-            if result is not None:
-                return group_ids, result
+            for method in UPSAMPLE_CHOICES.get(upsample, (upsample,)):
+                result = settle(group_ids, method, candidate)
+                if result is not None:
+                    return group_ids, method, result
         return None
 
     found = first_fitting(budget)
@@ -110,10 +118,10 @@ def plan_sharing(
             budget, grouping, first_fitting, weights, unshared_params,
             max_templates, share, upsample, templates,
         )
-    group_ids, (templates, sizes) = found
+    group_ids, method, (templates, sizes) = found
     members = _group_members(group_ids)
     groups, specs = place_templates(
-        weights, members, sizes, templates, share, upsample, placement
+        weights, members, sizes, templates, share, method, placement
     )
     plan = SharingPlan(
         budget=int(budget),
