@@ -212,6 +212,13 @@ class Upsampling(GenerationMethod):
         """
         return False
 
+    def distinct_rows(self, rows, cols, slice_size):
+        """How many of the weight's rows are not copies of an earlier row.
+
+        A weight with `r` distinct rows has rank at most `r`.
+        """
+        return rows
+
 
 class Repeat(Upsampling):
     """Tiles the slice to the weight's size: the read wraps around the slice."""
@@ -223,11 +230,17 @@ class Repeat(Upsampling):
         # so columns j and j + slice_size read the same entries.
         return slice_size < cols
 
+    def distinct_rows(self, rows, cols, slice_size):
+        # Row i starts at (offset + i * cols) % slice_size, so the rows come
+        # round again after slice_size / gcd(slice_size, cols) of them: a
+        # 64 x 256 kernel tiled from 512 entries has 2 distinct rows.
+        return min(rows, slice_size // math.gcd(slice_size, cols))
+
     def upsample(self, window, spec, parameters):
         return ops.reshape(window, spec.matrix_shape)
 
 
-class Mask(Upsampling):
+class Mask(Repeat):
     """The tiling, each copy of the slice times its own learned value.
 
     A weight that holds `c` copies of its slice learns one value per copy up
@@ -258,9 +271,9 @@ class Mask(Upsampling):
     def parameter_initializer(self, seed=None):
         return "ones"
 
-    def repeats_columns(self, rows, cols, slice_size):
-        # As `Repeat`; the masks start at ones, so those columns start equal.
-        return slice_size < cols
+    # `repeats_columns` and `distinct_rows` as `Repeat`: a copy's mask value
+    # scales whole stretches of rows, so columns and rows that the tiling
+    # repeats stay proportional.
 
     def upsample(self, window, spec, parameters):
         run = self.copies_per_value(spec.weight_size, spec.size) * spec.size

@@ -22,11 +22,13 @@ from keras_ssn.plan import SharingPlan
 
 _MAX_SETTLE_ROUNDS = 1000
 _MAX_FIT_ROUNDS = 8
-# The upsampling methods an option tries, in order, for each grouping
-# candidate. `"auto"` prefers the masks, which train further than the bare
-# tiling wherever the budget pays for them (`docs/results.md`), and falls
-# back to the tiling, which costs no parameters, where it does not.
-UPSAMPLE_CHOICES = {"auto": ("mask", "repeat")}
+# `upsample="auto"` prefers the masks, which train further than the bare
+# tiling (`docs/results.md`), unless the budget cannot pay for them with the
+# grouping chosen, or the smaller slices they leave make the tiled weights'
+# rows repeat: more than this share of the shared weights' entries copying
+# an earlier row than with the bare tiling.
+AUTO_UPSAMPLE = ("mask", "repeat")
+COPIED_ROWS_TOLERANCE = 0.01
 
 
 def plan_sharing(
@@ -64,8 +66,9 @@ def plan_sharing(
         max_templates: Largest number of templates one layer may combine.
         share: Template combination method.
         upsample: Upsampling method, or `"auto"`: for each grouping
-            candidate in turn, the first of `UPSAMPLE_CHOICES["auto"]`
-            (`"mask"`, then `"repeat"`) that spends the budget.
+            candidate in turn, `"mask"` where it spends the budget and its
+            tiled weights' rows repeat about as little as with `"repeat"`
+            (see `COPIED_ROWS_TOLERANCE`), else `"repeat"`.
         placement: `"consecutive"` (each layer reads on from where the
             previous one stopped, wrapping around the slice), `"sliding"`
             (read windows spread evenly over the slice, so every entry is
@@ -104,12 +107,28 @@ def plan_sharing(
         except ValueError:
             return None
 
+    def settle_auto(group_ids, candidate):
+        """`(method, result)` of `upsample="auto"`, or `(None, None)`."""
+        masked, tiled = (settle(group_ids, m, candidate) for m in AUTO_UPSAMPLE)
+        if masked is None:
+            return "repeat", tiled
+        if tiled is None:
+            return "mask", masked
+        owner = _group_of(_group_members(group_ids), len(weights))
+        extra = (_copied_entries(weights, owner, *masked, "mask")
+                 - _copied_entries(weights, owner, *tiled, "repeat"))
+        if extra > COPIED_ROWS_TOLERANCE * sum(w.size for w in weights):
+            return "repeat", tiled
+        return "mask", masked
+
     def first_fitting(candidate):
         for group_ids in grouping.candidates(candidate - unshared_params):
-            for method in UPSAMPLE_CHOICES.get(upsample, (upsample,)):
-                result = settle(group_ids, method, candidate)
-                if result is not None:
-                    return group_ids, method, result
+            if upsample == "auto":
+                method, result = settle_auto(group_ids, candidate)
+            else:
+                method, result = upsample, settle(group_ids, upsample, candidate)
+            if result is not None:
+                return group_ids, method, result
         return None
 
     found = first_fitting(budget)
@@ -334,6 +353,21 @@ def _check_distinct_columns(weights, owner, templates, sizes, upsample):
                 f"{weight.path}: a slice of {sizes[g]} entries would repeat "
                 f"its output units with upsample={upsample!r}."
             )
+
+
+def _copied_entries(weights, owner, templates, sizes, upsample):
+    """Entries of the upsampled weights that lie in rows copying an earlier row.
+
+    See `Upsampling.distinct_rows`; `templates` and `sizes` as `_settle`
+    returns them.
+    """
+    copied = 0
+    for weight, g, k in zip(weights, owner, templates):
+        if is_upsampled(weight, k, sizes[g]):
+            rows, cols = math.prod(weight.shape[:-1]), weight.shape[-1]
+            distinct = upsampling(upsample).distinct_rows(rows, cols, sizes[g])
+            copied += (rows - distinct) * cols
+    return copied
 
 
 def _settle_templates(
