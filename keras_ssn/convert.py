@@ -33,7 +33,7 @@ from keras_ssn.weight_fit import fit_to_weights
 from keras_ssn.weight_fit import resolve_init
 
 SHARE_METHODS = ("wavg", "emb", "avg")
-UPSAMPLE_METHODS = ("auto", "inter", "repeat", "mask", "scale", "wavg")
+UPSAMPLE_METHODS = ("inter", "repeat", "mask", "scale", "wavg")
 
 
 def convert(
@@ -42,7 +42,7 @@ def convert(
     *,
     groups="auto",
     share="wavg",
-    upsample="auto",
+    upsample="repeat",
     templates="auto",
     max_templates=8,
     placement="auto",
@@ -111,10 +111,8 @@ def convert(
             (bilinear resize of a reduced template; the paper's default),
             `"mask"` (the tiling with a learned value per copy, at most 16
             per weight), `"scale"` (the tiling with one learned value per
-            weight), `"wavg"` (chunks that are learned mixes of the two
-            halves of the slice) or `"auto"` (`"mask"` where the budget
-            pays for the masks with the grouping chosen, else `"repeat"`).
-            `docs/results.md` compares them.
+            weight) or `"wavg"` (chunks that are learned mixes of the two
+            halves of the slice). `docs/results.md` compares them.
         templates: How many templates a layer mixes: `"fit"` (as many
             copies of its weight as its group's slice holds, up to
             `max_templates`, as in the paper's code; a train step reads

@@ -19,16 +19,10 @@ from keras_ssn.placement import is_upsampled
 from keras_ssn.placement import place_templates
 from keras_ssn.plan import generation_params
 from keras_ssn.plan import SharingPlan
+from keras_ssn.tiled_rows import spread_rows
 
 _MAX_SETTLE_ROUNDS = 1000
 _MAX_FIT_ROUNDS = 8
-# `upsample="auto"` prefers the masks, which train further than the bare
-# tiling (`docs/results.md`), unless the budget cannot pay for them with the
-# grouping chosen, or the smaller slices they leave make the tiled weights'
-# rows repeat: more than this share of the shared weights' entries copying
-# an earlier row than with the bare tiling.
-AUTO_UPSAMPLE = ("mask", "repeat")
-COPIED_ROWS_TOLERANCE = 0.01
 
 
 def plan_sharing(
@@ -39,7 +33,7 @@ def plan_sharing(
     templates="auto",
     max_templates=8,
     share="wavg",
-    upsample="auto",
+    upsample="repeat",
     placement="auto",
     unshared_layers=(),
 ):
@@ -65,10 +59,7 @@ def plan_sharing(
             entry of its slice.
         max_templates: Largest number of templates one layer may combine.
         share: Template combination method.
-        upsample: Upsampling method, or `"auto"`: for each grouping
-            candidate in turn, `"mask"` where it spends the budget and its
-            tiled weights' rows repeat about as little as with `"repeat"`
-            (see `COPIED_ROWS_TOLERANCE`), else `"repeat"`.
+        upsample: Upsampling method.
         placement: `"consecutive"` (each layer reads on from where the
             previous one stopped, wrapping around the slice), `"sliding"`
             (read windows spread evenly over the slice, so every entry is
@@ -89,14 +80,14 @@ def plan_sharing(
         grouping = FixedGrouping(grouping)
     settlers = {}
 
-    def settle(group_ids, method, candidate):
+    def settle(group_ids, candidate):
         """Template counts and slice sizes that spend `candidate`, or `None`."""
-        key = (tuple(group_ids), method)
+        key = tuple(group_ids)
         if key not in settlers:
             members = _group_members(group_ids)
             settlers[key] = (members, functools.partial(
                 _settle, weights, members, [sum(weights[i].size for i in m) for m in members],
-                max_templates, share, method, TEMPLATE_COUNTS[templates],
+                max_templates, share, upsample, TEMPLATE_COUNTS[templates],
             ))
         members, settle_members = settlers[key]
         available = candidate - unshared_params
@@ -107,28 +98,11 @@ def plan_sharing(
         except ValueError:
             return None
 
-    def settle_auto(group_ids, candidate):
-        """`(method, result)` of `upsample="auto"`, or `(None, None)`."""
-        masked, tiled = (settle(group_ids, m, candidate) for m in AUTO_UPSAMPLE)
-        if masked is None:
-            return "repeat", tiled
-        if tiled is None:
-            return "mask", masked
-        owner = _group_of(_group_members(group_ids), len(weights))
-        extra = (_copied_entries(weights, owner, *masked, "mask")
-                 - _copied_entries(weights, owner, *tiled, "repeat"))
-        if extra > COPIED_ROWS_TOLERANCE * sum(w.size for w in weights):
-            return "repeat", tiled
-        return "mask", masked
-
     def first_fitting(candidate):
         for group_ids in grouping.candidates(candidate - unshared_params):
-            if upsample == "auto":
-                method, result = settle_auto(group_ids, candidate)
-            else:
-                method, result = upsample, settle(group_ids, upsample, candidate)
+            result = settle(group_ids, candidate)
             if result is not None:
-                return group_ids, method, result
+                return group_ids, result
         return None
 
     found = first_fitting(budget)
@@ -137,10 +111,10 @@ def plan_sharing(
             budget, grouping, first_fitting, weights, unshared_params,
             max_templates, share, upsample, templates,
         )
-    group_ids, method, (templates, sizes) = found
+    group_ids, (templates, sizes) = found
     members = _group_members(group_ids)
     groups, specs = place_templates(
-        weights, members, sizes, templates, share, method, placement
+        weights, members, sizes, templates, share, upsample, placement
     )
     plan = SharingPlan(
         budget=int(budget),
@@ -332,6 +306,20 @@ def _settle(weights, members, full_sizes, max_templates, share, upsample, count,
         except ValueError:
             break  # keep the overlapping plan, the only one that fits
         templates, sizes = fitting, fitted_sizes
+    learned = _generation_total(weights, members, templates, sizes, share, upsample)
+
+    def allowed(trial):
+        if _generation_total(weights, members, templates, trial, share, upsample) != learned:
+            return False
+        if _add_templates(weights, members, list(templates), trial, max_templates):
+            return False
+        try:
+            _check_distinct_columns(weights, owner, templates, trial, upsample)
+        except ValueError:
+            return False
+        return True
+
+    sizes = spread_rows(weights, owner, templates, sizes, upsample, allowed)
     _check_distinct_columns(weights, owner, templates, sizes, upsample)
     return templates, sizes
 
@@ -353,21 +341,6 @@ def _check_distinct_columns(weights, owner, templates, sizes, upsample):
                 f"{weight.path}: a slice of {sizes[g]} entries would repeat "
                 f"its output units with upsample={upsample!r}."
             )
-
-
-def _copied_entries(weights, owner, templates, sizes, upsample):
-    """Entries of the upsampled weights that lie in rows copying an earlier row.
-
-    See `Upsampling.distinct_rows`; `templates` and `sizes` as `_settle`
-    returns them.
-    """
-    copied = 0
-    for weight, g, k in zip(weights, owner, templates):
-        if is_upsampled(weight, k, sizes[g]):
-            rows, cols = math.prod(weight.shape[:-1]), weight.shape[-1]
-            distinct = upsampling(upsample).distinct_rows(rows, cols, sizes[g])
-            copied += (rows - distinct) * cols
-    return copied
 
 
 def _settle_templates(

@@ -17,7 +17,7 @@ from keras_ssn.plan import SharedWeight
 from keras_ssn.planner import plan_sharing
 
 SHARES = ["wavg", "emb", "avg"]
-UPSAMPLES = ["inter", "repeat", "mask", "scale", "wavg"]  # and "auto", the default
+UPSAMPLES = ["inter", "repeat", "mask", "scale", "wavg"]
 # Low budgets upsample, so every upsample method matters there; high budgets
 # only combine, so only the share method does. A layer either combines or
 # upsamples, so each share method meets one upsample method at low budgets.
@@ -144,48 +144,6 @@ def test_tiled_rows_come_round_after_the_slice_over_its_gcd_with_the_columns(ups
     assert method.distinct_rows(64, 192, 336) == 7  # 336 / gcd(336, 192) = 336 / 48
     assert method.distinct_rows(64, 192, 377) == 64  # 377 rows before one comes round
     assert upsampling("inter").distinct_rows(64, 256, 512) == 64
-
-
-# The stacked GRU of `docs/results.md` without biases: its kernels as the
-# planner sees them, in one group.
-GRU_WEIGHTS = [SharedWeight(path, shape, 0.1) for path, shape in [
-    ("gru/kernel", (1, 192)), ("gru/recurrent_kernel", (64, 192)),
-    ("gru_1/kernel", (64, 192)), ("gru_1/recurrent_kernel", (64, 192)),
-    ("dense/kernel", (64, 10))]]
-
-
-def upsampled_methods(plan):
-    return {s.upsample for s in plan.weights.values() if s.mode == UPSAMPLE}
-
-
-def test_auto_upsampling_masks_where_the_budget_pays_for_them():
-    plan = plan_sharing(GRU_WEIGHTS, [0] * 5, 0, 3770)
-    assert upsampled_methods(plan) == {"mask"}
-    assert plan == plan_sharing(GRU_WEIGHTS, [0] * 5, 0, 3770, upsample="mask")
-    # Each 64 x 192 kernel tiles 4 copies of the 3,745-entry slice, so 4 values.
-    assert plan.bank_size == 3745
-    assert [s.num_coefficients for s in plan.weights.values() if s.mode == UPSAMPLE] == [4] * 3
-
-
-def test_auto_upsampling_tiles_where_masks_would_make_the_rows_repeat():
-    # Masks would take 41 of 377 parameters and leave a 336-entry slice: each
-    # 64 x 192 kernel would have 7 distinct rows. The bare tiling keeps 377
-    # entries and 64 distinct rows.
-    masked = plan_sharing(GRU_WEIGHTS, [0] * 5, 0, 377, upsample="mask")
-    assert masked.bank_size == 336 and masked.coefficient_params == 41
-    plan = plan_sharing(GRU_WEIGHTS, [0] * 5, 0, 377)
-    assert upsampled_methods(plan) == {"repeat"}
-    assert plan == plan_sharing(GRU_WEIGHTS, [0] * 5, 0, 377, upsample="repeat")
-    assert plan.bank_size == 377
-
-
-def test_auto_upsampling_tiles_where_the_budget_cannot_pay_for_masks():
-    # One 64 x 32 kernel from a 33-entry bank has no room for 16 mask values.
-    weights = [SharedWeight("dense/kernel", (64, 32), 0.1)]
-    with pytest.raises(keras_ssn.BudgetError):
-        plan_sharing(weights, [0], 0, 33, upsample="mask")
-    plan = plan_sharing(weights, [0], 0, 33)
-    assert upsampled_methods(plan) == {"repeat"} and plan.bank_size == 33
 
 
 def test_wavg_upsampling_mixes_the_two_halves_of_the_slice():
