@@ -15,6 +15,7 @@ from keras_ssn.layers import GENERATION_PARAM_NAMES
 from keras_ssn.methods import upsampling
 from keras_ssn.plan import SharedWeight
 from keras_ssn.planner import plan_sharing
+from keras_ssn.tiled_rows import copied_entries
 
 SHARES = ["wavg", "emb", "avg"]
 UPSAMPLES = ["inter", "repeat", "mask", "scale", "wavg"]
@@ -144,6 +145,22 @@ def test_tiled_rows_come_round_after_the_slice_over_its_gcd_with_the_columns(ups
     assert method.distinct_rows(64, 192, 336) == 7  # 336 / gcd(336, 192) = 336 / 48
     assert method.distinct_rows(64, 192, 377) == 64  # 377 rows before one comes round
     assert upsampling("inter").distinct_rows(64, 256, 512) == 64
+
+
+def test_the_planner_moves_entries_between_slices_so_that_tiled_rows_stay_apart():
+    # In proportion, 544 entries split 512 / 32: the 64 x 256 kernel would
+    # have 2 distinct rows (512 / gcd(512, 256)) and the 64 x 16 one 2 (32 /
+    # 16), so 16,864 entries would copy earlier rows. 479 and 65 entries share
+    # no factor with 256 and 16 and hold at least 64 rows.
+    weights = [SharedWeight("a/kernel", (64, 256), 0.1), SharedWeight("b/kernel", (64, 16), 0.1)]
+    assert copied_entries(weights, [0, 1], [1, 1], [512, 32], "repeat") == 16_864
+    plan = plan_sharing(weights, [0, 1], 0, 544)
+    assert [g.size for g in plan.groups] == [479, 65] and plan.bank_size == 544
+    assert copied_entries(weights, [0, 1], [1, 1], [479, 65], "repeat") == 0
+    assert {s.mode for s in plan.weights.values()} == {UPSAMPLE}
+    # Resizing does not repeat rows, so nothing moves.
+    assert [g.size for g in plan_sharing(weights, [0, 1], 0, 544, upsample="inter").groups] == [
+        512, 32]
 
 
 def test_wavg_upsampling_mixes_the_two_halves_of_the_slice():
