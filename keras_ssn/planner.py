@@ -42,7 +42,9 @@ def plan_sharing(
     The bank takes whatever the budget leaves after unshared parameters and
     learned generation parameters (coefficients, embeddings, maps, masks), so
     the converted model has exactly `budget` trainable parameters. Groups get
-    bank slices in proportion to the full-size weight count of their layers.
+    bank slices in proportion to the full-size weight count of their layers,
+    then a few entries move between slices where a tiled weight's rows would
+    repeat (`keras_ssn.tiled_rows`).
     Every bank entry is read by at least one layer.
 
     Args:
