@@ -101,8 +101,8 @@ def convert(
             or a dict mapping
             every shareable weight (by its path, `"<layer path>/<weight
             name>"`, or its layer's path) to a group id. Groups get bank
-            slices in proportion to their layers' full-size weights, moved
-            by a few entries where a tiled weight's rows would repeat.
+            slices in proportion to their layers' full-size weights, with
+            entries moved where a tiled weight's rows would repeat.
         share: How a layer combines several templates: `"wavg"` (learned
             coefficients per layer), `"emb"` (a learned embedding per layer,
             turned into coefficients by a linear map shared in its group) or

@@ -43,7 +43,7 @@ def plan_sharing(
     learned generation parameters (coefficients, embeddings, maps, masks), so
     the converted model has exactly `budget` trainable parameters. Groups get
     bank slices in proportion to the full-size weight count of their layers,
-    then a few entries move between slices where a tiled weight's rows would
+    then entries move between slices where a tiled weight's rows would
     repeat (`keras_ssn.tiled_rows`).
     Every bank entry is read by at least one layer.
 
@@ -313,12 +313,12 @@ def _settle(weights, members, full_sizes, max_templates, share, upsample, count,
     def allowed(trial):
         if _generation_total(weights, members, templates, trial, share, upsample) != learned:
             return False
-        if _add_templates(weights, members, list(templates), trial, max_templates):
-            return False
         try:
+            if _add_templates(weights, members, list(templates), trial, max_templates):
+                return False  # some entries of a slice would go unread
             _check_distinct_columns(weights, owner, templates, trial, upsample)
         except ValueError:
-            return False
+            return False  # more entries than max_templates can read, or equal output units
         return True
 
     sizes = spread_rows(weights, owner, templates, sizes, upsample, allowed)

@@ -8,8 +8,10 @@ and the weight's rank is at most that. The proportional split of the bank
 can land on such sizes: a 64 x 256 kernel tiled from a 512-entry slice has 2
 distinct rows, from 511 entries 64.
 
-`spread_rows` moves a few entries between the groups' slices, where the
-plan's other rules allow it, so that fewer rows repeat.
+`spread_rows` moves entries between the groups' slices, where the plan's
+other rules allow it, so that fewer rows repeat. Only copied rows count: the
+total moved has no cap, so a group whose rows stay apart can give up much of
+its slice, and the search takes time in the square of the group count.
 """
 
 import itertools

@@ -163,6 +163,19 @@ def test_the_planner_moves_entries_between_slices_so_that_tiled_rows_stay_apart(
         512, 32]
 
 
+def test_a_move_that_max_templates_cannot_read_is_skipped_not_fatal():
+    # Moving entries into the first group would leave it more than one
+    # template per layer can read (max_templates=1); the planner skips that
+    # move instead of refusing the budget, and keeps the proportional slices.
+    model = keras.Sequential([
+        keras.Input((64,)), keras.layers.Dense(256, name="big"),
+        keras.layers.Dense(2, name="mid"), keras.layers.Dense(5, name="small")])
+    groups = {"big/kernel": 0, "mid/kernel": 0, "small/kernel": 1}
+    small = keras_ssn.convert(model, 16145, groups=groups, max_templates=1, seed=0)
+    assert keras_ssn.count_trainable(small) == 16145
+    assert [g.size for g in small.sharing_plan.groups] == [15872, 10]
+
+
 def test_wavg_upsampling_mixes_the_two_halves_of_the_slice():
     small = keras_ssn.convert(one_layer_model(), 300, upsample="wavg", seed=0)
     layer = small.layers[0]
