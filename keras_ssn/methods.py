@@ -203,6 +203,16 @@ class Upsampling(GenerationMethod):
         """`(shape of the entries read, gain)` for a `rows x cols` weight."""
         return (rows, cols), 1.0
 
+    def output_view(self, shape, units):
+        """The `(rows, cols)` view `repeats_columns` and `distinct_rows` take.
+
+        Args:
+            shape: The weight's shape.
+            units: How many output units its trailing axes hold
+                (`SharedWeight.columns`).
+        """
+        return math.prod(shape[:-1]), shape[-1]
+
     def repeats_columns(self, rows, cols, slice_size):
         """Whether two output units (columns) of the weight come out equal.
 
@@ -224,6 +234,12 @@ class Repeat(Upsampling):
     """Tiles the slice to the weight's size: the read wraps around the slice."""
 
     name = "repeat"
+
+    def output_view(self, shape, units):
+        # The tiling runs through the weight in C order, so an output unit
+        # spread over several trailing axes (an attention kernel's heads
+        # and head dimensions) is one column of the `(inputs, units)` view.
+        return math.prod(shape) // units, units
 
     def repeats_columns(self, rows, cols, slice_size):
         # Entry (i, j) reads slice entry (offset + i * cols + j) % slice_size,

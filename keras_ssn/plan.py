@@ -193,16 +193,24 @@ class SharedWeight:
             rows are read whole by index: its columns are the dimensions of
             one vector, not output units (see
             `SharedWeightMixin.lookup_tables`).
+        units: How many output units the weight's trailing axes hold (see
+            `SharedWeightMixin.output_units`); its last axis when `None`.
     """
 
     path: str
     shape: tuple
     stddev: float
     lookup: bool = False
+    units: int = None
 
     @property
     def size(self):
         return math.prod(self.shape)
+
+    @property
+    def columns(self):
+        """The output units, the columns of the weight's `(inputs, units)` view."""
+        return self.units or self.shape[-1]
 
 
 def shared_rows(specs):

@@ -337,8 +337,9 @@ def _check_distinct_columns(weights, owner, templates, sizes, upsample):
     for weight, g, k in zip(weights, owner, templates):
         if weight.lookup or not is_upsampled(weight, k, sizes[g]):
             continue
-        rows, cols = math.prod(weight.shape[:-1]), weight.shape[-1]
-        if upsampling(upsample).repeats_columns(rows, cols, sizes[g]):
+        method = upsampling(upsample)
+        rows, cols = method.output_view(weight.shape, weight.columns)
+        if method.repeats_columns(rows, cols, sizes[g]):
             raise ValueError(
                 f"{weight.path}: a slice of {sizes[g]} entries would repeat "
                 f"its output units with upsample={upsample!r}."

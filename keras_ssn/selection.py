@@ -75,6 +75,7 @@ class Candidate:
                 weights.append(SharedWeight(
                     f"{prefix}/{name}", shape, stddev,
                     lookup=name in owner_class.lookup_tables,
+                    units=owner_class.output_units(owner, name, shape),
                 ))
         return weights
 

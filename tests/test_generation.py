@@ -134,6 +134,24 @@ def test_no_converted_weight_has_equal_output_units(widths, budget, groups, upsa
             assert distinct_columns(kernel) == kernel.shape[-1], layer.name
 
 
+@pytest.mark.parametrize("upsample", ["repeat", "mask", "scale"])
+def test_attention_heads_tiled_from_one_slice_come_out_apart(upsample):
+    """A `(dim, heads, head_dim)` query kernel has `heads * head_dim` output
+    units: the smallest budget gives its group all 512, where a slice of
+    `head_dim` (64) entries would give the 8 heads one projection."""
+    inputs = keras.Input((10, 16))
+    outputs = keras.layers.MultiHeadAttention(8, key_dim=64, name="mha")(inputs, inputs)
+    model = keras.Model(inputs, outputs)
+    with pytest.raises(keras_ssn.BudgetError) as info:
+        keras_ssn.convert(model, 10, upsample=upsample, seed=0)
+    small = keras_ssn.convert(model, info.value.smallest, upsample=upsample, seed=0)
+    assert [g.size for g in small.sharing_plan.groups] == [512]
+    attention = keras_ssn.materialize(small).get_layer("mha")
+    for dense in (attention._query_dense, attention._key_dense, attention._value_dense):
+        kernel = keras.ops.convert_to_numpy(dense.kernel).reshape(16, 512)
+        assert distinct_columns(kernel) == 512, dense.name
+
+
 def test_a_lookup_table_may_tile_a_slice_narrower_than_its_rows():
     """An embedding's columns are the dimensions of one token's vector, not
     output units: its group may hold fewer entries than a row (47 for 64

@@ -15,6 +15,7 @@ from keras_ssn.layers import GENERATION_PARAM_NAMES
 from keras_ssn.methods import upsampling
 from keras_ssn.plan import SharedWeight
 from keras_ssn.planner import plan_sharing
+from keras_ssn.planner import split_proportionally
 from keras_ssn.tiled_rows import copied_entries
 
 SHARES = ["wavg", "emb", "avg"]
@@ -149,18 +150,36 @@ def test_tiled_rows_come_round_after_the_slice_over_its_gcd_with_the_columns(ups
 
 def test_the_planner_moves_entries_between_slices_so_that_tiled_rows_stay_apart():
     # In proportion, 544 entries split 512 / 32: the 64 x 256 kernel would
-    # have 2 distinct rows (512 / gcd(512, 256)) and the 64 x 16 one 2 (32 /
-    # 16), so 16,864 entries would copy earlier rows. 479 and 65 entries share
-    # no factor with 256 and 16 and hold at least 64 rows.
+    # have 2 distinct rows (512 / gcd(512, 256)) where its slice could keep
+    # all 64 apart, and the 64 x 16 one 2 (32 / 16) where it could keep 32:
+    # 62 * 256 + 30 * 16 entries copy rows needlessly. 511 and 33 entries
+    # share no factor with 256 and 16.
     weights = [SharedWeight("a/kernel", (64, 256), 0.1), SharedWeight("b/kernel", (64, 16), 0.1)]
-    assert copied_entries(weights, [0, 1], [1, 1], [512, 32], "repeat") == 16_864
+    assert copied_entries(weights, [0, 1], [1, 1], [512, 32], "repeat") == 16_352
     plan = plan_sharing(weights, [0, 1], 0, 544)
-    assert [g.size for g in plan.groups] == [479, 65] and plan.bank_size == 544
-    assert copied_entries(weights, [0, 1], [1, 1], [479, 65], "repeat") == 0
+    assert [g.size for g in plan.groups] == [511, 33] and plan.bank_size == 544
+    assert copied_entries(weights, [0, 1], [1, 1], [511, 33], "repeat") == 0
     assert {s.mode for s in plan.weights.values()} == {UPSAMPLE}
     # Resizing does not repeat rows, so nothing moves.
     assert [g.size for g in plan_sharing(weights, [0, 1], 0, 544, upsample="inter").groups] == [
         512, 32]
+
+
+def test_moving_entries_repairs_divisibility_and_does_not_reallocate():
+    # Sixteen 2048 x 5 heads in groups of their own get 104 or 105 entries
+    # each in proportion; a slice smaller than the rows keeps as many rows
+    # apart as it has entries wherever it shares no factor with 5, so
+    # growing a head gains nothing, and the 1,024 x 2,048 trunk keeps its
+    # slice. A head's slice of 105 (21 distinct rows) moves by one entry.
+    weights = [SharedWeight("trunk/kernel", (1024, 2048), 0.03)] + [
+        SharedWeight(f"head_{i}/kernel", (2048, 5), 0.03) for i in range(16)]
+    proportional = split_proportionally(22_800, [w.size for w in weights])
+    assert proportional[0] == 21_133 and proportional[1:3] == [105, 105]
+    sizes = [g.size for g in plan_sharing(weights, list(range(17)), 0, 22_800).groups]
+    assert sum(sizes) == 22_800 and abs(sizes[0] - proportional[0]) <= 8
+    for size, settled in zip(sizes[1:], proportional[1:]):
+        assert size % 5 != 0 and abs(size - settled) == (settled % 5 == 0)
+    assert copied_entries(weights, list(range(17)), [1] * 17, sizes, "repeat") == 0
 
 
 def test_a_move_that_max_templates_cannot_read_is_skipped_not_fatal():

@@ -267,6 +267,16 @@ class SharedWeightMixin:
         return cls.weight_attribute(layer, name, "initializer")
 
     @classmethod
+    def output_units(cls, layer, name, shape):
+        """How many output units the trailing axes of weight `name` hold.
+
+        A weight tiled from a slice smaller than this repeats output units,
+        which never learn apart (see `Upsampling.repeats_columns`). The last
+        axis, as for `Dense` and convolution kernels.
+        """
+        return shape[-1]
+
+    @classmethod
     def weight_attribute(cls, layer, name, kind):
         """`layer.<prefix>_<kind>` for weight `name` (`kind`: "regularizer", ...)."""
         prefix = cls.attribute_prefixes.get(name, name)

@@ -58,6 +58,24 @@ class SharedEinsumDense(SharedWeightMixin, keras.layers.EinsumDense):
         """
         return einsum_initializer(super().initializer_of(layer, name), layer.equation)
 
+    @classmethod
+    def output_units(cls, layer, name, shape):
+        """The product of the kernel's trailing axes that the output keeps.
+
+        `MultiHeadAttention`'s `(dim, heads, head_dim)` query kernel has
+        `heads * head_dim` output units: a slice of `head_dim` entries
+        would give every head the same projection. The last axis where the
+        output does not keep it.
+        """
+        operands, output = layer.equation.replace(" ", "").split("->")
+        kernel = operands.split(",")[1]
+        units = 1
+        for letter, size in reversed(list(zip(kernel, shape))):
+            if letter not in output:
+                break
+            units *= size
+        return units if kernel[-1] in output else shape[-1]
+
 
 def einsum_initializer(initializer, equation):
     """`initializer` with the fan axes `EinsumDense` gives it for `equation`.
