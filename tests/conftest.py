@@ -161,7 +161,10 @@ def model_name(request):
 # run (and keeps no database of past failures between runs), and each test
 # starts from the same global seed (Python, NumPy, TensorFlow and Keras's
 # global `SeedGenerator`), so layers built and models converted without a
-# seed draw the same weights every time.
+# seed draw the same weights every time. Each test also starts from a fresh
+# Keras session, so the names Keras gives layers without one do not depend on
+# which tests ran before it in the same process (`pytest -n 2` hands tests to
+# two processes in an order that varies from run to run).
 settings.register_profile("deterministic", derandomize=True, database=None)
 settings.load_profile("deterministic")
 GLOBAL_SEED = 1234
@@ -169,6 +172,7 @@ GLOBAL_SEED = 1234
 
 @pytest.fixture(autouse=True)
 def _seed_and_reset_policy():
+    keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(GLOBAL_SEED)
     yield
     keras.config.set_dtype_policy("float32")

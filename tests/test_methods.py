@@ -274,7 +274,8 @@ def test_summary_names_each_layers_method():
     small = keras_ssn.convert(MODELS["nested"](), 0.3, groups="type", share="emb",
                               upsample="mask", templates="fit")
     lines = []
-    report = keras_ssn.summary(small, print_fn=lines.append)
+    # A fixed width: the legend wraps to the terminal's, which may split a name.
+    report = keras_ssn.summary(small, print_fn=lines.append, line_length=120)
     methods = {e.method for g in report.groups for e in g.entries}
     assert methods <= {"emb", "mask", "direct"} and "emb" in methods
     assert "upsample (mask)" in lines[0] and "combine (emb)" in lines[0]
