@@ -274,7 +274,9 @@ def combine(paths):
 
     Returns:
         Dict from task name to its list of records, one per (method, budget,
-        seed).
+        seed). Runs with another learning rate than the task's own (a
+        `learning_rate` in the record) are left out: the tables compare one
+        schedule.
     """
     by_task = {}
     for path in paths:
@@ -283,7 +285,8 @@ def combine(paths):
         for name, task_results in results["tasks"].items():
             runs = by_task.setdefault(name, {})
             for r in task_results["runs"]:
-                runs[(r["method"], r["budget"], r["seed"])] = r
+                if "learning_rate" not in r:
+                    runs[(r["method"], r["budget"], r["seed"])] = r
     return {name: list(runs.values()) for name, runs in by_task.items()}
 
 
