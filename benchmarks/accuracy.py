@@ -60,7 +60,7 @@ from benchmarks.tasks import TASKS  # noqa: E402
 BUDGETS = (0.01, 0.1, 0.5, 4.0)
 METHODS = ("ssn", "width", "hashed", "albert")
 ALL_METHODS = (
-    "ssn", "ssn_consecutive", "ssn_fit", "ssn_fewest", "ssn_mask", "ssn_scale",
+    "ssn", "ssn_consecutive", "ssn_fit", "ssn_fewest", "ssn_mask", "ssn_scale", "ssn_init_weights",
     "ssn_single", "ssn_paper",
     "ssn_sliding", "ssn_rows", "ssn_type", "ssn_shape",
 ) + METHODS[1:]
@@ -75,6 +75,7 @@ SSN_SETTINGS = {"ssn": {}, "ssn_consecutive": _AS_RUN,
                 "ssn_fewest": {"templates": "fewest", **_AS_RUN},
                 "ssn_mask": {"upsample": "mask"},
                 "ssn_scale": {"upsample": "scale"},
+                "ssn_init_weights": {"init": "weights"},
                 "ssn_single": {"groups": "single", "templates": "fit", **_AS_RUN},
                 "ssn_paper": PAPER_SETTINGS,
                 "ssn_sliding": {"groups": "single", "placement": "sliding",
