@@ -334,10 +334,10 @@ def _check_distinct_columns(weights, owner, templates, sizes, upsample):
     output units copies of each other, and those never learn apart. Lookup
     tables are exempt: their columns are the dimensions of one vector.
     """
+    method = upsampling(upsample)
     for weight, g, k in zip(weights, owner, templates):
         if weight.lookup or not is_upsampled(weight, k, sizes[g]):
             continue
-        method = upsampling(upsample)
         rows, cols = method.output_view(weight.shape, weight.columns)
         if method.repeats_columns(rows, cols, sizes[g]):
             raise ValueError(

@@ -67,8 +67,7 @@ class SharedEinsumDense(SharedWeightMixin, keras.layers.EinsumDense):
         would give every head the same projection. The last axis where the
         output does not keep it.
         """
-        operands, output = layer.equation.replace(" ", "").split("->")
-        kernel = operands.split(",")[1]
+        kernel, output = _kernel_and_output(layer.equation)
         units = 1
         for letter, size in reversed(list(zip(kernel, shape))):
             if letter not in output:
@@ -89,11 +88,16 @@ def einsum_initializer(initializer, equation):
         initializer.input_axes is not None and initializer.output_axes is not None
     ):
         return initializer
-    operands, output = equation.replace(" ", "").split("->")
-    kernel = operands.split(",")[1]
+    kernel, output = _kernel_and_output(equation)
     config = dict(
         initializer.get_config(),
         input_axes=[i for i, letter in enumerate(kernel) if letter not in output],
         output_axes=[i for i, letter in enumerate(kernel) if letter in output],
     )
     return type(initializer).from_config(config)
+
+
+def _kernel_and_output(equation):
+    """The kernel's and the output's axis letters in an `EinsumDense` equation."""
+    operands, output = equation.replace(" ", "").split("->")
+    return operands.split(",")[1], output
