@@ -19,7 +19,11 @@ plain model for the task's schedule (the teacher), then at each budget:
   below the budget that gives every weight rank 1: `low_rank_smallest`);
 - `width_distil`: the same architecture with its width scaled to the
   budget (as `benchmarks.accuracy`'s `width`), distilled from the teacher
-  for the whole schedule.
+  for the whole schedule;
+- `fitted_data`, `finetune_data`, `distil_data`: `fitted`, `finetune` and
+  `distil` with calibration data, `FitWeights(data=x)` with `CALIBRATION`
+  training inputs drawn with the seed (the activation-aware fit), and its
+  seconds, `fit_data_seconds`. `--calibrated-only` runs just these.
 
 Budgets of 100% and up are growth: `finetune` there is the grown model
 fine-tuned for a quarter schedule, against `plain_more`, the plain model
@@ -28,8 +32,10 @@ fit's seconds are recorded too.
 
     python -m benchmarks.pretrained [--tasks mnist1d_cnn digits_wrn]
         [--budgets 0.5 0.1 0.01 4] [--seeds 0] [--quick] [--finetune-learning-rate 3e-3]
-        [--out pretrained.json]
-    python -m benchmarks.pretrained --table benchmarks/results/pretrained.json
+        [--calibrated-only] [--out pretrained.json]
+    python -m benchmarks.pretrained --table benchmarks/results/pretrained.json [more.json ...]
+
+`--table` merges the records of one task, seed and budget across files.
 """
 
 import argparse
@@ -40,12 +46,14 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 import keras_ssn  # noqa: E402
 from benchmarks.accuracy import matched_scale  # noqa: E402
 from benchmarks.tasks import TASKS  # noqa: E402
 
 BUDGETS = (0.5, 0.1, 0.01, 4.0)
+CALIBRATION = 512
 LEARNING_RATE = 3e-3
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -103,7 +111,29 @@ def run_budget(task, data, teacher, budget, seed, epochs, quarter, rate=LEARNING
     return record
 
 
-def run_task(name, budgets, seed, quick=False, rate=LEARNING_RATE):
+def calibration_data(data, seed):
+    """`CALIBRATION` training inputs, drawn with `seed`."""
+    (x_train, _), _ = data
+    order = np.random.default_rng(seed).permutation(len(x_train))
+    return x_train[order[:CALIBRATION]]
+
+
+def run_calibrated(task, data, teacher, budget, seed, quarter, rate=LEARNING_RATE):
+    """The records of one budget that start from the activation-aware fit."""
+    fit = keras_ssn.FitWeights(data=calibration_data(data, seed))
+    record = {"budget": budget, "finetune_learning_rate": rate}
+    started = time.perf_counter()
+    fitted = keras_ssn.convert(teacher, budget, seed=seed, init=fit)
+    record["fit_data_seconds"] = time.perf_counter() - started
+    record["fitted_data"] = accuracy(fitted, data)
+    tuned = keras_ssn.convert(teacher, budget, seed=seed, init=fit)
+    record["finetune_data"] = task.train(tuned, data, quarter, seed, learning_rate=rate)
+    if budget < 1:
+        record["distil_data"] = distil(teacher, fitted, data, quarter, seed, rate)
+    return record
+
+
+def run_task(name, budgets, seed, quick=False, rate=LEARNING_RATE, calibrated_only=False):
     task = TASKS[name]
     data = task.load()
     epochs = task.quick_epochs if quick else task.epochs
@@ -111,15 +141,17 @@ def run_task(name, budgets, seed, quick=False, rate=LEARNING_RATE):
     keras.utils.set_random_seed(seed)
     teacher = task.build(1.0)
     plain = task.train(teacher, data, epochs, seed)
-    more = keras.models.clone_model(teacher)
-    more.set_weights(teacher.get_weights())
     result = {"task": name, "seed": seed, "epochs": epochs, "quarter": quarter,
-              "plain": plain,
-              "plain_more": task.train(more, data, quarter, seed, learning_rate=rate),
-              "budgets": []}
+              "plain": plain, "budgets": []}
+    if not calibrated_only:
+        more = keras.models.clone_model(teacher)
+        more.set_weights(teacher.get_weights())
+        result["plain_more"] = task.train(more, data, quarter, seed, learning_rate=rate)
     for budget in budgets:
-        result["budgets"].append(
-            run_budget(task, data, teacher, budget, seed, epochs, quarter, rate))
+        record = {} if calibrated_only else run_budget(
+            task, data, teacher, budget, seed, epochs, quarter, rate)
+        record.update(run_calibrated(task, data, teacher, budget, seed, quarter, rate))
+        result["budgets"].append(record)
         print(json.dumps({"task": name, "seed": seed, **result["budgets"][-1]}), flush=True)
     return result
 
@@ -133,24 +165,55 @@ ROWS = (
     ("low_rank", "(d) low rank, then labels, a quarter schedule"),
     ("low_rank_distil", "(d) low rank, then the Distiller, a quarter schedule"),
     ("width_distil", "(e) narrower model, the Distiller, the whole schedule"),
+    ("fitted_data", "(a) right after `FitWeights(data=x)`"),
+    ("finetune_data", "(b) fitted with data, then labels, a quarter schedule"),
+    ("distil_data", "(b) fitted with data, then the Distiller, a quarter schedule"),
 )
+
+
+def merged(results):
+    """The results of each task and seed, their budgets' records merged."""
+    tasks = {}
+    for result in results:
+        key = (result["task"], result["seed"])
+        if key not in tasks:
+            tasks[key] = {**result, "budgets": []}
+        elif tasks[key]["epochs"] != result["epochs"]:
+            raise ValueError(f"{key}: runs of {tasks[key]['epochs']} and "
+                             f"{result['epochs']} epochs cannot share a table.")
+        else:
+            tasks[key].update({k: v for k, v in result.items() if k != "budgets"})
+        budgets = {b["budget"]: b for b in tasks[key]["budgets"]}
+        for record in result["budgets"]:
+            budgets.setdefault(record["budget"], {}).update(record)
+        tasks[key]["budgets"] = sorted(budgets.values(), key=_budget_order)
+    return list(tasks.values())
+
+
+def _budget_order(record):
+    # Compression budgets from the largest down, then growth.
+    return (record["budget"] >= 1, -record["budget"] if record["budget"] < 1 else 0)
 
 
 def table(results):
     """Markdown tables, one per task, of the records in `results`."""
     lines = []
-    for result in results:
+    for result in merged(results):
         budgets = result["budgets"]
+        more = result.get("plain_more")
+        more = "n/a" if more is None else f"{more:.3f}"
         lines += [f"### {result['task']} (seed {result['seed']}, {result['epochs']} epochs; "
                   f"plain model {result['plain']:.3f}; trained a quarter more "
-                  f"{result['plain_more']:.3f})", "",
+                  f"{more})", "",
                   "| | " + " | ".join(f"{b['budget']:g}" for b in budgets) + " |",
                   "|---" * (len(budgets) + 1) + "|"]
         for key, label in ROWS:
             cells = [f"{b[key]:.3f}" if key in b else "n/a" for b in budgets]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        lines.append("| fit seconds | " + " | ".join(
-            f"{b['fit_seconds']:.1f}" for b in budgets) + " |")
+        for key, label in (("fit_seconds", "fit seconds"),
+                           ("fit_data_seconds", "fit seconds, with data")):
+            lines.append(f"| {label} | " + " | ".join(
+                f"{b[key]:.1f}" if key in b else "n/a" for b in budgets) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -166,11 +229,17 @@ def main():
     parser.add_argument("--finetune-learning-rate", type=float, default=LEARNING_RATE,
                         help="Adam's rate for the quarter schedules (the teacher and the "
                         "narrower model use the task's 3e-3)")
-    parser.add_argument("--table", help="print the tables of this JSON file and stop")
+    parser.add_argument("--calibrated-only", action="store_true",
+                        help="only the records that start from the fit with data")
+    parser.add_argument("--table", nargs="+",
+                        help="print the tables of these JSON files and stop")
     args = parser.parse_args()
     if args.table:
-        with open(args.table) as f:
-            print(table(json.load(f)))
+        results = []
+        for path in args.table:
+            with open(path) as f:
+                results += json.load(f)
+        print(table(results))
         return
     results = []
     for name in args.tasks:
@@ -178,7 +247,7 @@ def main():
             raise SystemExit(f"{name}: only classification tasks are run here.")
         for seed in args.seeds:
             results.append(run_task(name, args.budgets, seed, args.quick,
-                                    args.finetune_learning_rate))
+                                    args.finetune_learning_rate, args.calibrated_only))
             with open(args.out, "w") as f:
                 json.dump(results, f, indent=1)
 

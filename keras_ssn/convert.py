@@ -29,6 +29,7 @@ from keras_ssn.selection import UnsupportedLayerError  # noqa: F401 (re-exported
 from keras_ssn.selection import find_shareable
 from keras_ssn.selection import layer_filter
 from keras_ssn.sharing import share_candidate
+from keras_ssn.weight_fit import calibration_calls
 from keras_ssn.weight_fit import fit_to_weights
 from keras_ssn.weight_fit import resolve_init
 
@@ -69,7 +70,10 @@ def convert(
     With `init="weights"` they are fitted to `model`'s weights instead (see
     `keras_ssn.FitWeights`): from 100% of the parameters up the converted
     model computes what `model` computes, and below that it starts from the
-    closest weights the plan can generate. Either way the weights that
+    closest weights the plan can generate. With calibration data
+    (`init=keras_ssn.FitWeights(data=x)`) "closest" is measured on each
+    layer's outputs on `x` where the layer applies its weight with a
+    matmul, an einsum or a convolution (activation-aware). Either way the weights that
     layers keep (biases, normalization layers, unshared layers) keep their
     values.
 
@@ -171,7 +175,7 @@ def convert(
         init: Where the bank starts: `"random"` (drawn from `seed`),
             `"weights"` (fitted to `model`'s current weights by least
             squares, `keras_ssn.FitWeights()`) or a `keras_ssn.FitWeights`
-            that says how.
+            that says how, with calibration data or without.
 
     Returns:
         A model whose trainable parameter count equals the budget: a
@@ -239,10 +243,11 @@ def convert(
         path: value for c in candidates for path, value in c.weight_values().items()}
     converted = apply_plan(copy, candidates, plan, seed)
     if fit is not None:
-        fit_to_weights([
+        terms = [
             (owner, name, owner.sharing[name], targets[path])
             for c in candidates for path, (_, owner, name) in c.weight_paths().items()
-        ], converted.bank, fit)
+        ]
+        fit_to_weights(terms, converted.bank, fit, calibration_calls(converted, terms, fit))
     return converted
 
 

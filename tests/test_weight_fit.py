@@ -7,6 +7,7 @@ import pytest
 import keras_ssn
 from conftest import MODELS
 from conftest import sample_input
+from test_layer_families import Classifier
 from test_layer_families import attention_model
 from test_layer_families import conv_family_model
 from test_layer_families import recurrent_model
@@ -175,6 +176,8 @@ def test_an_unknown_init_is_refused(init, message):
     (dict(rounds=0), "`rounds` must be a positive integer; received 0"),
     (dict(iterations=2.5), "`iterations` must be a positive integer; received 2.5"),
     (dict(tolerance=-1.0), "`tolerance` must be at least 0; received -1.0"),
+    (dict(damping=-0.5), "`damping` must be at least 0; received -0.5"),
+    (dict(batch_size=0), "`batch_size` must be a positive integer; received 0"),
 ])
 def test_fit_options_are_checked(arguments, message):
     with pytest.raises(ValueError, match=message):
@@ -213,3 +216,85 @@ def test_distilling_a_fitted_student_with_keras_distiller(policy, tmp_path):
     loaded = keras.models.load_model(tmp_path / "student.keras")
     assert type(loaded) is type(student)
     np.testing.assert_array_equal(numpy(loaded(x)), numpy(student(x)))
+
+
+def subspace_data(samples=256, features=64, rank=6, seed=0):
+    """Inputs on a `rank`-dimensional subspace of the `features` inputs."""
+    rng = np.random.default_rng(seed)
+    basis = rng.normal(size=(rank, features))
+    return (rng.normal(size=(samples, rank)) @ basis).astype("float32")
+
+
+def test_calibration_data_fits_the_outputs_on_that_data_rather_than_the_weights():
+    keras.utils.set_random_seed(0)
+    model = MODELS["mlp"]()
+    x = subspace_data()
+
+    on_weights = keras_ssn.convert(model, 0.1, seed=0, init="weights")
+    on_data = keras_ssn.convert(model, 0.1, seed=0, init=keras_ssn.FitWeights(data=x))
+
+    # The data spans 6 of the 64 input directions: what the plan holds goes
+    # to those, so the outputs on such data come much closer, the kernels
+    # themselves less so.
+    assert relative_difference(model, on_data, x) < 0.5 * relative_difference(
+        model, on_weights, x)
+    assert weights_error(model, on_data) > weights_error(model, on_weights)
+
+
+def subclassed_model():
+    model = Classifier()
+    model(np.zeros((2, 5, 4), "float32"))
+    return model
+
+
+@pytest.mark.parametrize("family", ["dense", "convolution", "attention", "subclassed"])
+def test_calibration_data_keeps_the_fit_exact_from_100_percent_up(family):
+    keras.utils.set_random_seed(0)
+    model = subclassed_model() if family == "subclassed" else FAMILIES[family]()
+    x = np.random.default_rng(0).normal(size=(16, 5, 4)).astype("float32")
+    if family != "subclassed":
+        x = sample_input(model, batch=16)
+    grown = keras_ssn.convert(model, 2.0, seed=0, init=keras_ssn.FitWeights(data=x))
+    assert relative_difference(model, grown, x[8:]) <= 1e-5
+
+
+def test_verbose_names_the_weights_measured_on_their_outputs(capsys):
+    keras.utils.set_random_seed(0)
+    model = MODELS["sequence"]()  # Embedding, Conv1D, EinsumDense, Dense
+    keras_ssn.convert(model, 0.5, seed=0, init=keras_ssn.FitWeights(
+        data=sample_input(model, batch=8), rounds=1, verbose=True))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("fit: inputs of 3 of 4 weights recorded")
+    assert [line.split(":")[0] for line in lines[1:]] == [
+        "fit weights, round 1/1, bank", "fit weights, round 1/1, coefficients",
+        "fit outputs, round 1/1, bank", "fit outputs, round 1/1, coefficients",
+        "fit norms kept"]
+
+
+def test_a_bank_in_one_piece_is_fitted():
+    keras.utils.set_random_seed(0)
+    model = MODELS["mlp"]()
+    small = keras_ssn.convert(model, 0.02, seed=0, init=keras_ssn.FitWeights(keep_norms=False))
+    assert len(small.bank.pieces) == 1
+    assert weights_error(model, small) < 1.0
+
+
+@pytest.mark.parametrize("data, error, message", [
+    ("digits", TypeError, r"takes the model's inputs as an array .* received str"),
+    ([np.zeros((4, 64)), np.zeros((3, 64))], ValueError,
+     r"every input needs the same number of samples \(first dimension\); received \[3, 4\]"),
+    (np.zeros((0, 64), "float32"), ValueError, "holds no samples"),
+    (np.zeros((4, 63), "float32"), ValueError,
+     r"(?s)could not be passed through model 'mlp': .* as `model\(data\)` takes them"),
+])
+def test_unusable_calibration_data_is_refused(data, error, message):
+    with pytest.raises(error, match=message):
+        keras_ssn.convert(MODELS["mlp"](), 0.5, init=keras_ssn.FitWeights(data=data))
+
+
+def test_calibration_data_that_measures_no_layer_is_refused():
+    model = recurrent_model()
+    with pytest.raises(ValueError, match=r"none of model '.*'s shared layers applies its "
+                                         r"weight with a matmul.*init=\"weights\""):
+        keras_ssn.convert(model, 0.5, exclude=["steps", "head"], init=keras_ssn.FitWeights(
+            data=sample_input(model)))

@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 
+from keras_ssn import calibration
 from keras_ssn import engine
 from keras_ssn import generation
 from keras_ssn import recipes
@@ -218,6 +219,8 @@ class SharedWeightMixin:
                 arguments (a matmul, an einsum, a convolution).
             inputs: The op's input tensor.
         """
+        if not in_symbolic_scope():
+            calibration.record(self, name, op, inputs)
         recipe = engine.lookup_recipe(self, name)
         if recipe is None or in_symbolic_scope():
             return op(inputs, getattr(self, name))
