@@ -64,9 +64,10 @@ class FitWeights:
             fit runs). With data the fit is activation-aware: each layer
             that applies its weight with a matmul, an einsum or a
             convolution (`Dense`, `EinsumDense`, `Conv1D`/`2D`/`3D`, and the
-            attention projections built from them) has the error of its
-            outputs on the data minimized instead of its weight's; the
-            other weights are fitted as without data.
+            attention projections built from them; the input kernels of
+            `SimpleRNN`, `LSTM` and `GRU`) has the error of its outputs on
+            the data minimized instead of its weight's; the other weights
+            are fitted as without data.
         batch_size: Samples per forward pass over `data`.
         damping: Weight of each data-fitted weight's own relative error
             next to its outputs' (keeps the directions the data does not

@@ -292,9 +292,18 @@ def test_unusable_calibration_data_is_refused(data, error, message):
         keras_ssn.convert(MODELS["mlp"](), 0.5, init=keras_ssn.FitWeights(data=data))
 
 
+def test_recurrent_layers_fit_their_input_kernels_on_the_input_sequences(capsys):
+    keras.utils.set_random_seed(0)
+    model = recurrent_model()  # 4 recurrent layers (2 in Bidirectional), 2 Dense
+    keras_ssn.convert(model, 0.5, seed=0, init=keras_ssn.FitWeights(
+        data=sample_input(model), rounds=1, verbose=True))
+    assert capsys.readouterr().out.startswith("fit: inputs of 6 of 10 weights recorded")
+
+
 def test_calibration_data_that_measures_no_layer_is_refused():
-    model = recurrent_model()
-    with pytest.raises(ValueError, match=r"none of model '.*'s shared layers applies its "
+    model = keras.Sequential([keras.Input((4,), dtype="int32"), keras.layers.Embedding(100, 8),
+                              keras.layers.GlobalAveragePooling1D()], name="bag")
+    with pytest.raises(ValueError, match=r"none of model 'bag's shared layers applies its "
                                          r"weight with a matmul.*init=\"weights\""):
-        keras_ssn.convert(model, 0.5, exclude=["steps", "head"], init=keras_ssn.FitWeights(
-            data=sample_input(model)))
+        keras_ssn.convert(model, 0.5, init=keras_ssn.FitWeights(
+            data=np.zeros((2, 4), "int32")))

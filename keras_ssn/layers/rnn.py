@@ -4,11 +4,15 @@
 the shared RNN layer carries its cell's specs in its config and turns the
 cell into a shared cell as soon as it exists. The cell generates both its
 input `kernel` and its `recurrent_kernel` from the bank; the bias stays its
-own. Inside `Bidirectional`, each direction is such a layer.
+own. With calibration data, the input kernel is fitted on its products
+with the layer's input sequences; the recurrent kernel on its weights. Inside `Bidirectional`, each direction is such a layer.
 """
 
 import keras
+from keras import ops
 
+from keras_ssn import calibration
+from keras_ssn.keras_internals import in_symbolic_scope
 from keras_ssn.layers.container import SharedContainerMixin
 from keras_ssn.layers.variants import shared_variant
 
@@ -34,6 +38,13 @@ class SharedRNNMixin(SharedContainerMixin):
     def __init__(self, *args, sharing=None, **kwargs):
         super().__init__(*args, sharing=sharing, **kwargs)
         self._share_parts()
+
+    def call(self, sequences, *args, **kwargs):
+        # The cell applies its input kernel to every step of `sequences`:
+        # what an activation-aware fit measures it on (`keras_ssn.calibration`).
+        if not in_symbolic_scope():
+            calibration.record(self.cell, "kernel", ops.matmul, sequences)
+        return super().call(sequences, *args, **kwargs)
 
 
 def _shared_rnn(base_class):
