@@ -23,7 +23,8 @@ plain model for the task's schedule (the teacher), then at each budget:
 - `fitted_data`, `finetune_data`, `distil_data`: `fitted`, `finetune` and
   `distil` with calibration data, `FitWeights(data=x)` with `CALIBRATION`
   training inputs drawn with the seed (the activation-aware fit), and its
-  seconds, `fit_data_seconds`. `--calibrated-only` runs just these.
+  seconds, `fit_data_seconds`. `--calibrated-only` runs just these and
+  `fitted` (the same teacher's fit without data).
 
 Budgets of 100% and up are growth: `finetune` there is the grown model
 fine-tuned for a quarter schedule, against `plain_more`, the plain model
@@ -118,6 +119,13 @@ def calibration_data(data, seed):
     return x_train[order[:CALIBRATION]]
 
 
+def fitted_only(teacher, budget, seed, data):
+    """`fitted` and `fit_seconds` alone: the fit without data, on the same teacher."""
+    started = time.perf_counter()
+    fitted = keras_ssn.convert(teacher, budget, seed=seed, init="weights")
+    return {"fit_seconds": time.perf_counter() - started, "fitted": accuracy(fitted, data)}
+
+
 def run_calibrated(task, data, teacher, budget, seed, quarter, rate=LEARNING_RATE):
     """The records of one budget that start from the activation-aware fit."""
     fit = keras_ssn.FitWeights(data=calibration_data(data, seed))
@@ -148,7 +156,7 @@ def run_task(name, budgets, seed, quick=False, rate=LEARNING_RATE, calibrated_on
         more.set_weights(teacher.get_weights())
         result["plain_more"] = task.train(more, data, quarter, seed, learning_rate=rate)
     for budget in budgets:
-        record = {} if calibrated_only else run_budget(
+        record = fitted_only(teacher, budget, seed, data) if calibrated_only else run_budget(
             task, data, teacher, budget, seed, epochs, quarter, rate)
         record.update(run_calibrated(task, data, teacher, budget, seed, quarter, rate))
         result["budgets"].append(record)

@@ -4,8 +4,8 @@
 the shared RNN layer carries its cell's specs in its config and turns the
 cell into a shared cell as soon as it exists. The cell generates both its
 input `kernel` and its `recurrent_kernel` from the bank; the bias stays its
-own. With calibration data, the input kernel is fitted on its products
-with the layer's input sequences; the recurrent kernel on its weights. Inside `Bidirectional`, each direction is such a layer.
+own. With calibration data, both kernels are fitted on their products
+with what they multiply (see `SharedRNNMixin._record_steps`). Inside `Bidirectional`, each direction is such a layer.
 """
 
 import keras
@@ -40,11 +40,30 @@ class SharedRNNMixin(SharedContainerMixin):
         self._share_parts()
 
     def call(self, sequences, *args, **kwargs):
-        # The cell applies its input kernel to every step of `sequences`:
-        # what an activation-aware fit measures it on (`keras_ssn.calibration`).
-        if not in_symbolic_scope():
-            calibration.record(self.cell, "kernel", ops.matmul, sequences)
+        if calibration.is_recording() and not in_symbolic_scope():
+            self._record_steps(sequences, *args, **kwargs)
         return super().call(sequences, *args, **kwargs)
+
+    def _record_steps(self, sequences, *args, **kwargs):
+        """Reports what the cell's kernels multiply (`keras_ssn.calibration`).
+
+        The input kernel multiplies every step of `sequences`; the recurrent
+        kernel every step's previous output, zeros before the first (the
+        output sequence of one more pass, taken with `return_sequences`).
+        With `GRU(reset_after=False)` the candidate's part of the recurrent
+        kernel multiplies the reset previous output instead.
+        """
+        calibration.record(self.cell, "kernel", ops.matmul, sequences)
+        returns_sequences = self.return_sequences
+        self.return_sequences = True
+        try:
+            outputs = super().call(sequences, *args, **kwargs)
+        finally:
+            self.return_sequences = returns_sequences
+        if isinstance(outputs, (list, tuple)):  # return_state
+            outputs = outputs[0]
+        previous = ops.concatenate([ops.zeros_like(outputs[:, :1]), outputs[:, :-1]], axis=1)
+        calibration.record(self.cell, "recurrent_kernel", ops.matmul, previous)
 
 
 def _shared_rnn(base_class):
