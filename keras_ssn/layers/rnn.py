@@ -39,12 +39,14 @@ class SharedRNNMixin(SharedContainerMixin):
         super().__init__(*args, sharing=sharing, **kwargs)
         self._share_parts()
 
-    def call(self, sequences, *args, **kwargs):
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        # The signature of `RNN.call`: Keras passes `mask` and `training` by it.
+        arguments = dict(initial_state=initial_state, mask=mask, training=training)
         if calibration.is_recording() and not in_symbolic_scope():
-            self._record_steps(sequences, *args, **kwargs)
-        return super().call(sequences, *args, **kwargs)
+            self._record_steps(sequences, **arguments)
+        return super().call(sequences, **arguments)
 
-    def _record_steps(self, sequences, *args, **kwargs):
+    def _record_steps(self, sequences, **arguments):
         """Reports what the cell's kernels multiply (`keras_ssn.calibration`).
 
         The input kernel multiplies every step of `sequences`; the recurrent
@@ -57,7 +59,7 @@ class SharedRNNMixin(SharedContainerMixin):
         returns_sequences = self.return_sequences
         self.return_sequences = True
         try:
-            outputs = super().call(sequences, *args, **kwargs)
+            outputs = super().call(sequences, **arguments)
         finally:
             self.return_sequences = returns_sequences
         if isinstance(outputs, (list, tuple)):  # return_state
