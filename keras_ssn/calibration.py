@@ -11,10 +11,9 @@ weight replaced by the trained weight it will be fitted to, so each layer
 sees what it saw in the trained model, and collects `(op, x)` from every
 layer that applies its weight with `SharedWeightMixin.apply_weight`
 (`Dense`, `EinsumDense`, `Conv1D`/`Conv2D`/`Conv3D` and the layers built
-from them, such as attention projections), and the kernels of every
-recurrent layer (`SimpleRNN`, `LSTM`, `GRU`): the input kernel applied to
-each step of the layer's input sequence, the recurrent kernel to each
-step's previous output.
+from them, such as attention projections), and the input kernel of every
+recurrent layer (`SimpleRNN`, `LSTM`, `GRU`), applied to each step of the
+layer's input sequence.
 """
 
 import contextlib
