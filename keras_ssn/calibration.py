@@ -18,6 +18,7 @@ layer's input sequence.
 
 import contextlib
 import threading
+import time
 
 import keras
 import numpy as np
@@ -102,6 +103,38 @@ def layer_inputs(model, owners, targets, data, batch_size):
                     "of the model's inputs, as `model(data)` takes them."
                 ) from error
     return [recorder.calls.get((id(layer), name), []) for layer, name in owners]
+
+
+def calibration_calls(model, terms, fit):
+    """Each term's `(op, inputs)` on `fit.data`, or `None` without data.
+
+    Args:
+        model: The converted model.
+        terms: The terms of `fit_to_weights`.
+        fit: A `FitWeights`.
+
+    Raises:
+        ValueError: `fit` has data but no shared layer of `model` applies its
+            weight to its inputs in a way the fit can measure.
+    """
+    if fit.data is None:
+        return None
+    started = time.perf_counter()
+    calls = layer_inputs(
+        model, [(layer, name) for layer, name, _, _ in terms],
+        [target for _, _, _, target in terms], fit.data, fit.batch_size)
+    if not any(calls):
+        raise ValueError(
+            f"FitWeights(data=...): none of model '{model.name}'s shared layers "
+            "applies its weight with a matmul, an einsum or a convolution "
+            f"({sorted({type(layer).__name__ for layer, _, _, _ in terms})}), so the "
+            "data cannot measure them; fit on the weights alone with "
+            "`init=\"weights\"`."
+        )
+    if fit.verbose:
+        print(f"fit: inputs of {sum(map(bool, calls))} of {len(terms)} weights "
+              f"recorded ({time.perf_counter() - started:.1f} s)")
+    return calls
 
 
 def _sample_count(data):

@@ -13,6 +13,7 @@ from keras_ssn.bank_sharding import BANK_NAME
 from keras_ssn.bank_sharding import bank_shards
 from keras_ssn.budget import BudgetError
 from keras_ssn.budget import resolve_budget
+from keras_ssn.calibration import calibration_calls
 from keras_ssn.copying import copy_model
 from keras_ssn.copying import is_subclassed
 from keras_ssn.bank_cuts import bank_pieces
@@ -29,7 +30,6 @@ from keras_ssn.selection import UnsupportedLayerError  # noqa: F401 (re-exported
 from keras_ssn.selection import find_shareable
 from keras_ssn.selection import layer_filter
 from keras_ssn.sharing import share_candidate
-from keras_ssn.weight_fit import calibration_calls
 from keras_ssn.weight_fit import fit_to_weights
 from keras_ssn.weight_fit import resolve_init
 
