@@ -35,6 +35,7 @@ fit's seconds are recorded too.
         [--budgets 0.5 0.1 0.01 4] [--seeds 0] [--quick] [--finetune-learning-rate 3e-3]
         [--calibrated-only] [--out pretrained.json]
     python -m benchmarks.pretrained --table benchmarks/results/pretrained.json [more.json ...]
+        [--over-seeds]
 
 `--table` merges the records of one task, seed and budget across files.
 """
@@ -226,6 +227,38 @@ def table(results):
     return "\n".join(lines)
 
 
+def seed_table(results):
+    """Markdown tables, one per task, of each row's mean ± std over the seeds.
+
+    Only cells that every seed of the task has are shown.
+    """
+    tasks = {}
+    for result in merged(results):
+        tasks.setdefault(result["task"], []).append(result)
+    lines = []
+    for task, runs in tasks.items():
+        budgets = sorted({b["budget"] for r in runs for b in r["budgets"]},
+                         key=lambda b: _budget_order({"budget": b}))
+        plain = [r["plain"] for r in runs]
+        lines += [f"### {task} (seeds {', '.join(str(r['seed']) for r in runs)}; plain model "
+                  f"{np.mean(plain):.3f} ± {np.std(plain):.3f})", "",
+                  "| | " + " | ".join(f"{b:g}" for b in budgets) + " |",
+                  "|---" * (len(budgets) + 1) + "|"]
+        for key, label in ROWS:
+            cells = [_mean_std(runs, budget, key) for budget in budgets]
+            if any(cell != "n/a" for cell in cells):
+                lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _mean_std(runs, budget, key):
+    values = [b[key] for r in runs for b in r["budgets"] if b["budget"] == budget and key in b]
+    if len(values) < len(runs):
+        return "n/a"
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=["mnist1d_cnn", "digits_wrn"])
@@ -241,13 +274,15 @@ def main():
                         help="only the records that start from the fit with data")
     parser.add_argument("--table", nargs="+",
                         help="print the tables of these JSON files and stop")
+    parser.add_argument("--over-seeds", action="store_true",
+                        help="with --table: each row's mean ± std over the seeds")
     args = parser.parse_args()
     if args.table:
         results = []
         for path in args.table:
             with open(path) as f:
                 results += json.load(f)
-        print(table(results))
+        print(seed_table(results) if args.over_seeds else table(results))
         return
     results = []
     for name in args.tasks:
