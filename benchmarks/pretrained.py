@@ -82,6 +82,13 @@ def distil(teacher, student, data, epochs, seed, learning_rate=LEARNING_RATE):
     return accuracy(student, data)
 
 
+def copy_of(converted):
+    """A converted model's copy with its values (`keras_ssn.clone_model` + weights)."""
+    copy = keras_ssn.clone_model(converted)
+    copy.set_weights(converted.get_weights())
+    return copy
+
+
 def run_budget(task, data, teacher, budget, seed, epochs, quarter, rate=LEARNING_RATE):
     """The records of one budget; `rate` is the quarter schedule's learning rate."""
     record = {"budget": budget, "finetune_learning_rate": rate}
@@ -91,7 +98,7 @@ def run_budget(task, data, teacher, budget, seed, epochs, quarter, rate=LEARNING
     record["fitted"] = accuracy(fitted, data)
     record["fitted_shrunk"] = accuracy(keras_ssn.convert(
         teacher, budget, seed=seed, init=keras_ssn.FitWeights(keep_norms=False)), data)
-    tuned = keras_ssn.convert(teacher, budget, seed=seed, init="weights")
+    tuned = copy_of(fitted)
     record["finetune"] = task.train(tuned, data, quarter, seed, learning_rate=rate)
     if budget < 1:
         record["distil"] = distil(teacher, fitted, data, quarter, seed, rate)
@@ -135,7 +142,7 @@ def run_calibrated(task, data, teacher, budget, seed, quarter, rate=LEARNING_RAT
     fitted = keras_ssn.convert(teacher, budget, seed=seed, init=fit)
     record["fit_data_seconds"] = time.perf_counter() - started
     record["fitted_data"] = accuracy(fitted, data)
-    tuned = keras_ssn.convert(teacher, budget, seed=seed, init=fit)
+    tuned = copy_of(fitted)  # the same fit, not run twice
     record["finetune_data"] = task.train(tuned, data, quarter, seed, learning_rate=rate)
     if budget < 1:
         record["distil_data"] = distil(teacher, fitted, data, quarter, seed, rate)

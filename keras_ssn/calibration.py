@@ -87,6 +87,7 @@ def layer_inputs(model, owners, targets, data, batch_size):
             model cannot be called on it.
     """
     samples = _sample_count(data)
+    _check_structure(model, data)
     weights = engine.GeneratedWeights()
     for (layer, name), target in zip(owners, targets):
         weights.add(layer, name, ops.convert_to_tensor(target, "float32"))
@@ -137,14 +138,27 @@ def calibration_calls(model, terms, fit):
     return calls
 
 
+def _check_structure(model, data):
+    """A list or tuple for a model of one input: most likely `(inputs, labels)`."""
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) == 1 and isinstance(data, (list, tuple)):
+        raise ValueError(
+            f"FitWeights(data=...): model '{model.name}' takes one input, but data is a "
+            f"{type(data).__name__} of {len(data)}. Pass the inputs alone, without "
+            "labels: `FitWeights(data=x)`, not `(x, y)`."
+        )
+
+
 def _sample_count(data):
     arrays = keras.tree.flatten(data)
     if not arrays or not all(hasattr(a, "shape") and len(a.shape) > 0 for a in arrays):
+        leaves = sorted({type(a).__name__ for a in arrays}) or ["nothing"]
         raise TypeError(
-            "FitWeights(data=...) takes the model's inputs as an array (or a "
-            "list, tuple or dict of arrays, as `model(data)` takes them); "
-            f"received {type(data).__name__}. Take one batch from a dataset "
-            "first, e.g. `x, _ = next(iter(dataset))`."
+            "FitWeights(data=...) takes the model's inputs as arrays with a batch "
+            "dimension (an array, or a list, tuple or dict of them, as `model(data)` "
+            f"takes them); received a {type(data).__name__} holding {leaves}. Turn "
+            "Python lists into arrays with `np.asarray(x)`; take one batch from a "
+            "dataset first, e.g. `x, _ = next(iter(dataset))`."
         )
     counts = {int(np.shape(a)[0]) for a in arrays}
     if len(counts) != 1:

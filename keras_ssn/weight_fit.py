@@ -57,8 +57,8 @@ class FitWeights:
     `init="weights"` is `FitWeights()`.
 
     Args:
-        data: Optional calibration inputs: an array, or a list, tuple or
-            dict of arrays, as `model(data)` takes them (a few hundred
+        data: Optional calibration inputs, without labels: an array, or a
+            list, tuple or dict of arrays, as `model(data)` takes them (a few hundred
             samples; every forward pass's layer inputs are kept while the
             fit runs). With data the fit is activation-aware: each layer
             that applies its weight with a matmul, an einsum or a
@@ -92,6 +92,7 @@ class FitWeights:
     Raises:
         ValueError: A count is below 1, or the tolerance or the damping is
             negative.
+        TypeError: The tolerance or the damping is not a number.
     """
 
     def __init__(self, data=None, batch_size=64, damping=0.01, rounds=3, iterations=25,
@@ -101,6 +102,8 @@ class FitWeights:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive integer; received {value!r}.")
         for name, value in (("tolerance", tolerance), ("damping", damping)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise TypeError(f"`{name}` must be a number; received {value!r}.")
             if not value >= 0:
                 raise ValueError(f"`{name}` must be at least 0; received {value!r}.")
         self.data = data
@@ -213,7 +216,7 @@ class _Problem:
         self.ops = [[op for op, _ in term_calls] for term_calls in calls]
         self.inputs = [[x for _, x in term_calls] for term_calls in calls]
         self.damping = damping
-        self.weighted = not any(self.ops)
+        self.without_data = not any(self.ops)
         maps = None if bank.coefficient_maps is None else bank.coefficient_maps.value
         self.parameters = [layer.generation_parameters(name, maps)
                            for layer, name, _, _ in terms]
@@ -249,7 +252,7 @@ class _Problem:
         self.variables = [terms[i][0].coefficients[terms[i][1]] for i in self.fitted]
         # Whether each image entry is one bank entry times a factor: then
         # the sign probes of `least_squares` give `A^T A`'s diagonal exactly.
-        self.single_reads = self.weighted and all(
+        self.single_reads = self.without_data and all(
             _reads_one_entry(spec) for _, _, spec, _ in terms)
         self.bank_map = compiled_linear_map(self._generate_from_bank, bank.size)
         if self.fitted:
@@ -283,7 +286,7 @@ class _Problem:
                 zip(self.terms, ratios, self.norms)):
             if index in self.fitted:
                 continue  # scaled through its own parameters below
-            weight = scale**2 if self.weighted else 1.0
+            weight = scale**2 if self.without_data else 1.0
             totals = slices.setdefault((spec.start, spec.size), [0.0, 0.0])
             totals[0] += weight * ratio**2
             totals[1] += weight

@@ -184,6 +184,11 @@ def test_fit_options_are_checked(arguments, message):
         keras_ssn.FitWeights(**arguments)
 
 
+def test_a_damping_that_is_not_a_number_is_refused():
+    with pytest.raises(TypeError, match="`damping` must be a number; received 'a'"):
+        keras_ssn.FitWeights(damping="a")
+
+
 @pytest.fixture
 def policy(request):
     keras.mixed_precision.set_global_policy(request.param)
@@ -280,7 +285,12 @@ def test_a_bank_in_one_piece_is_fitted():
 
 
 @pytest.mark.parametrize("data, error, message", [
-    ("digits", TypeError, r"takes the model's inputs as an array .* received str"),
+    ("digits", TypeError, r"takes the model's inputs as arrays .* received a str holding"),
+    ([[0.0] * 64] * 4, TypeError, r"received a list holding \['float'\]\. Turn Python lists "
+                                  r"into arrays with `np.asarray\(x\)`"),
+    ((np.zeros((4, 64), "float32"), np.zeros(4)), ValueError,
+     r"model 'mlp' takes one input, but data is a tuple of 2\. Pass the inputs alone, "
+     r"without labels"),
     ([np.zeros((4, 64)), np.zeros((3, 64))], ValueError,
      r"every input needs the same number of samples \(first dimension\); received \[3, 4\]"),
     (np.zeros((0, 64), "float32"), ValueError, "holds no samples"),

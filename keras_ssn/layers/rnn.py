@@ -5,7 +5,7 @@ the shared RNN layer carries its cell's specs in its config and turns the
 cell into a shared cell as soon as it exists. The cell generates both its
 input `kernel` and its `recurrent_kernel` from the bank; the bias stays its
 own. With calibration data, the input kernel is fitted on its products
-with the layer's input sequences (see `SharedRNNMixin._record_steps`). Inside `Bidirectional`, each direction is such a layer.
+with the layer's input sequences (see `SharedRNNMixin.call`). Inside `Bidirectional`, each direction is such a layer.
 """
 
 import keras
@@ -41,21 +41,15 @@ class SharedRNNMixin(SharedContainerMixin):
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         # The signature of `RNN.call`: Keras passes `mask` and `training` by it.
-        arguments = dict(initial_state=initial_state, mask=mask, training=training)
         if calibration.is_recording() and not in_symbolic_scope():
-            self._record_steps(sequences)
-        return super().call(sequences, **arguments)
-
-    def _record_steps(self, sequences):
-        """Reports what the cell's input kernel multiplies (`keras_ssn.calibration`).
-
-        The input kernel multiplies every step of `sequences`. The recurrent
-        kernel is left to the fit on its weights: fitted on each step's
-        previous output instead, the MNIST-1D GRU at 10% started from a
-        model that fine-tuning could not move from chance (0.107, against
-        0.660 with the input kernel alone; `docs/results.md`).
-        """
-        calibration.record(self.cell, "kernel", ops.matmul, sequences)
+            # The input kernel multiplies every step of `sequences`. The
+            # recurrent kernel is left to the fit on its weights: fitted on
+            # each step's previous output instead, the MNIST-1D GRU at 10%
+            # started from a model that fine-tuning could not move from
+            # chance (`docs/results.md`).
+            calibration.record(self.cell, "kernel", ops.matmul, sequences)
+        return super().call(sequences, initial_state=initial_state, mask=mask,
+                            training=training)
 
 
 def _shared_rnn(base_class):
